@@ -1,0 +1,1 @@
+"""Built-in generator plugins (registered lazily in synthbench.registry)."""

@@ -1,0 +1,134 @@
+"""The ``synthbench`` command line. Heavy libraries are imported inside commands, so ``--help`` is fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthbench import __version__
+from synthbench.errors import SynthbenchError
+
+app = typer.Typer(
+    name="synthbench",
+    help="Does synthetic medical imaging data help your models, how much, and at what risk?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Make, inspect and look at data sets (phantoms and real data).", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+SPLITS = ("train", "val", "test")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"synthbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Does synthetic medical imaging data help your models, how much, and at what risk?"""
+
+
+@app.command("ls")
+def ls(
+    kind: Annotated[
+        str, typer.Argument(help="generators, tasks, metrics, feature-extractors or datasets")
+    ],
+) -> None:
+    """List the registered components of one kind (built-ins and installed plugins)."""
+    from synthbench.registry import REGISTRIES
+
+    if kind not in REGISTRIES:
+        raise SynthbenchError(f"unknown kind {kind!r}; valid: {', '.join(REGISTRIES)}")
+    origins = REGISTRIES[kind].origins()
+    if not origins:
+        typer.echo(f"no {kind} registered yet")
+        return
+    width = max(len(n) for n in origins)
+    for name, origin in origins.items():
+        typer.echo(f"{name:<{width}}  {origin}")
+
+
+@data_app.command("make")
+def data_make(
+    spec: Annotated[
+        str, typer.Argument(help="data spec, e.g. 'phantom:oct?n=600&size=32' or 'phantom:all'")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="folder to write train/, val/ and test/ cohorts into")
+    ],
+) -> None:
+    """Load a data spec and write its train / val / test cohorts (Hugging Face `datasets` folders)."""
+    from synthbench.data.source import load_data
+
+    data = load_data(spec)
+    for split, cohort in data.splits().items():
+        cohort.save(out / split)
+    typer.echo(data.summary())
+    typer.echo(f"wrote {', '.join(str(out / s) for s in SPLITS)}")
+
+
+@data_app.command("show")
+def data_show(
+    source: Annotated[
+        str, typer.Argument(help="a cohort folder, a folder written by 'data make', or a data spec")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write")],
+    split: Annotated[
+        str, typer.Option(help="which split to show when given a spec or a 'data make' folder")
+    ] = "train",
+    per_row: Annotated[int, typer.Option("--per-row", min=1, max=32, help="images per row")] = 8,
+) -> None:
+    """Write a labelled grid of images, one row per class (per modality), and print a summary."""
+    from synthbench.cohort import Cohort, is_cohort_dir
+    from synthbench.viz import cohort_grid
+
+    if split not in SPLITS:
+        raise SynthbenchError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    path = Path(source)
+    if is_cohort_dir(path):
+        cohort = Cohort.load(path)
+    elif is_cohort_dir(path / split):
+        cohort = Cohort.load(path / split)
+    elif path.exists():
+        raise SynthbenchError(
+            f"{path}: neither a cohort folder nor a folder with {split}/ written by 'synthbench data make'"
+        )
+    else:
+        from synthbench.data.source import load_data
+
+        cohort = load_data(source).splits()[split]
+    cohort_grid(cohort, out, per_row=per_row, title=source)
+    typer.echo(cohort.summary())
+    typer.echo(f"wrote {out}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except SynthbenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data sources: the data-spec syntax, loaders, and the phantom simulator."""

@@ -1,0 +1,98 @@
+"""Helpers for writing varied free-text reports and reading them back.
+
+Reports are built from sentences; each finding has several phrasings (picked at random per
+patient), absent findings are sometimes stated as negations, and sentence order is shuffled. The
+labeller side uses regular expressions with negation scoping: a finding mentioned after "no",
+"without", "negative for" ... within the same clause does not count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+NEGATION_CUES = (
+    r"\bno\b",
+    r"\bnot\b",
+    r"\bwithout\b",
+    r"\bnegative for\b",
+    r"\bfree of\b",
+    r"\babsent\b",
+    r"\babsence of\b",
+    r"\bresolved\b",
+    r"\bruled out\b",
+    r"\bnor\b",
+)
+_NEG_RE = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"[.;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE)
+
+
+def pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    """One option at random."""
+    return options[int(rng.integers(len(options)))]
+
+
+def join_report(prompt_name: str, sentences: list[str], rng: np.random.Generator) -> str:
+    """``"<Modality>: s1 s2 ..."`` with the sentences in random order and capitalised."""
+    order = rng.permutation(len(sentences))
+    body = " ".join(_sentence(sentences[i]) for i in order)
+    return f"{prompt_name}: {body}"
+
+
+def _sentence(s: str) -> str:
+    s = s.strip()
+    if not s:
+        return s
+    s = s[0].upper() + s[1:]
+    return s if s.endswith(".") else s + "."
+
+
+def clauses(text: str) -> list[str]:
+    """Split a report into clauses, the scope of negation."""
+    return [c.strip() for c in _CLAUSE_SPLIT.split(text) if c and c.strip()]
+
+
+def asserted(text: str, pattern: str | re.Pattern[str]) -> bool:
+    """True when ``pattern`` occurs in some clause of ``text`` that does not negate it.
+
+    A match counts as negated when a negation cue appears earlier in the same clause.
+    """
+    rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+    for clause in clauses(text):
+        for m in rx.finditer(clause):
+            if not _NEG_RE.search(clause[: m.start()]):
+                return True
+    return False
+
+
+def mentioned(text: str, pattern: str | re.Pattern[str]) -> bool:
+    """True when ``pattern`` occurs anywhere, negated or not."""
+    rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+    return rx.search(text) is not None
+
+
+def modality_prefix(text: str) -> str | None:
+    """The ``Modality`` part of ``"Modality: findings"``, or None when absent."""
+    m = re.match(r"\s*([A-Za-z][A-Za-z \-]{0,30}?)\s*:", text)
+    return m.group(1).strip() if m else None
+
+
+_MM = re.compile(r"(\d+(?:\.\d+)?)\s*(mm|cm)\b", re.IGNORECASE)
+
+
+def first_size_mm(text: str) -> float | None:
+    """The first size in the text, in millimetres ("14 mm", "2.3 cm"), or None."""
+    m = _MM.search(text)
+    if not m:
+        return None
+    value = float(m.group(1))
+    return value * 10.0 if m.group(2).lower() == "cm" else value
+
+
+def size_text(rng: np.random.Generator, mm: float) -> str:
+    """A size as a radiologist might write it: "14 mm" or "1.4 cm"."""
+    if mm >= 10 and rng.random() < 0.3:
+        return f"{mm / 10:.1f} cm"
+    return f"{round(mm):d} mm"

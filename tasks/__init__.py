@@ -1,0 +1,1 @@
+"""Built-in downstream tasks (registered lazily in synthbench.registry)."""

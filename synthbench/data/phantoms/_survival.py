@@ -34,6 +34,6 @@ def simulate_survival(
     censor_time = np.minimum(admin, loss)
     time = np.minimum(event_time, censor_time)
     event = (event_time <= censor_time).astype(np.int8)
-    time = np.where(applicable, np.round(time, 2), np.nan)
+    time = np.where(applicable, time, np.nan)
     event = np.where(applicable, event, -1).astype(np.int8)
     return time, event

@@ -26,7 +26,8 @@ NEGATION_CUES = (
     r"\bnor\b",
 )
 _NEG_RE = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r"[.;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE)
+# a full stop ends a clause, a decimal point ("1.4 cm", "ratio 0.56") does not
+_CLAUSE_SPLIT = re.compile(r"\.(?!\d)|[;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE)
 
 
 def pick(rng: np.random.Generator, options: Sequence[str]) -> str:

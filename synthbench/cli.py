@@ -118,6 +118,16 @@ def data_show(
     typer.echo(f"wrote {out}")
 
 
+def _attach_commands() -> None:
+    """Commands defined beside their subsystems (their modules import only typer at load)."""
+    from synthbench.metrics.cli import evaluate
+
+    app.command("evaluate")(evaluate)
+
+
+_attach_commands()
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -150,9 +150,31 @@ def _builtins(registry: Registry[Any], entries: dict[str, str]) -> Registry[Any]
 
 generators: Registry[Any] = Registry("generator", group="synthbench.generators")
 tasks: Registry[Any] = Registry("task", group="synthbench.tasks")
-metrics: Registry[Any] = Registry("metric", group="synthbench.metrics")
-feature_extractors: Registry[Any] = Registry(
-    "feature extractor", group="synthbench.feature_extractors"
+metrics: Registry[Any] = _builtins(
+    Registry("metric", group="synthbench.metrics", base="synthbench.metrics.base:QualityMetric"),
+    {
+        "fd": "synthbench.metrics.distribution:FD",
+        "kd": "synthbench.metrics.distribution:KD",
+        "prdc": "synthbench.metrics.distribution:PRDC",
+        "is": "synthbench.metrics.distribution:IS",
+        "diversity": "synthbench.metrics.diversity:Diversity",
+        "memorisation": "synthbench.metrics.memorisation:Memorisation",
+        "cas": "synthbench.metrics.cas:CAS",
+        "prompt-adherence": "synthbench.metrics.adherence:PromptAdherence",
+        "retrieval": "synthbench.metrics.retrieval:Retrieval",
+    },
+)
+feature_extractors: Registry[Any] = _builtins(
+    Registry(
+        "feature extractor",
+        group="synthbench.feature_extractors",
+        base="synthbench.metrics.features:FeatureExtractor",
+    ),
+    {
+        "domain": "synthbench.metrics.features:DomainExtractor",
+        "inception": "synthbench.metrics.inception:InceptionExtractor",
+        "local": "synthbench.metrics.local_encoder:LocalEncoder",
+    },
 )
 datasets: Registry[Any] = _builtins(
     Registry("data source", group="synthbench.datasets", base="synthbench.data.source:DataSource"),

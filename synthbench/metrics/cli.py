@@ -1,0 +1,126 @@
+"""``synthbench evaluate``: score synthetic images against real ones (attached to the app in
+``synthbench.cli``). Heavy libraries load inside the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthbench.errors import SynthbenchError
+
+
+def evaluate(
+    real: Annotated[
+        str,
+        typer.Argument(
+            help="real data: a data spec ('phantom:oct?n=400'), a 'data make' folder, a cohort folder or an image folder"
+        ),
+    ],
+    synthetic: Annotated[
+        str,
+        typer.Argument(help="synthetic data: a cohort folder, an image folder or a data spec"),
+    ],
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="comma-separated metric names ('synthbench ls metrics'); default: fd,kd,prdc,is,diversity,memorisation",
+        ),
+    ] = "",
+    extractor: Annotated[
+        str, typer.Option("--extractor", help="feature extractor: domain, inception or local")
+    ] = "domain",
+    extractor_path: Annotated[
+        str | None,
+        typer.Option("--extractor-path", help="weights file (inception) or model folder (local)"),
+    ] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="write the result rows and run details as JSON here"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder for image artifacts (closest-pairs grid)")
+    ] = None,
+    reference_split: Annotated[
+        str,
+        typer.Option("--reference-split", help="real split to compare with: train, val or test"),
+    ] = "train",
+    synthetic_split: Annotated[
+        str,
+        typer.Option(
+            "--synthetic-split", help="for a spec or 'data make' folder: train, val, test or all"
+        ),
+    ] = "all",
+    seed: Annotated[
+        int, typer.Option("--seed", help="seed of every random choice and training run")
+    ] = 0,
+    breakdown: Annotated[
+        bool,
+        typer.Option("--breakdown/--no-breakdown", help="also report per class and per modality"),
+    ] = True,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="cache of reference features and helper models (default $SYNTHBENCH_CACHE or ~/.cache/synthbench)",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="compute everything afresh, store nothing")
+    ] = False,
+) -> None:
+    """Score SYNTHETIC images against REAL ones: distances, precision/recall, diversity,
+    memorisation and more. Prints a table; --json writes every row."""
+    from synthbench.cohort import write_json_atomic
+    from synthbench.metrics import DEFAULT_METRICS
+    from synthbench.metrics.evaluate import (
+        EvalSettings,
+        format_table,
+        load_real,
+        load_synthetic,
+    )
+    from synthbench.metrics.evaluate import evaluate as run_evaluation
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] or list(DEFAULT_METRICS)
+    if reference_split not in ("train", "val", "test"):
+        raise SynthbenchError(
+            f"--reference-split must be train, val or test, got {reference_split!r}"
+        )
+    real_data = load_real(real, split_seed=0)
+    synthetic_cohort = load_synthetic(synthetic, split=synthetic_split)
+    settings = EvalSettings(
+        extractor=extractor,
+        extractor_path=extractor_path,
+        reference_split=reference_split,
+        seed=seed,
+        breakdown=breakdown,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        artifacts_dir=out,
+    )
+    result = run_evaluation(
+        real_data, synthetic_cohort, names, settings, dataset=real, generator=synthetic
+    )
+    typer.echo(format_table(result.rows))
+    typer.echo(
+        f"{len(synthetic_cohort)} synthetic vs {len(real_data.splits()[reference_split])} real ({reference_split}); "
+        f"extractor {result.feature_extractor}; {result.wall_seconds:.1f} s; "
+        f"cache {result.cache_hits} hits, {result.cache_misses} misses"
+    )
+    for path in result.artifacts:
+        typer.echo(f"wrote {path}")
+    if json_out is not None:
+        payload = {
+            "real": real,
+            "synthetic": synthetic,
+            "metrics": names,
+            "feature_extractor": result.feature_extractor,
+            "wall_seconds": result.wall_seconds,
+            "artifacts": [str(p) for p in result.artifacts],
+            "rows": [json.loads(r.model_dump_json()) for r in result.rows],
+        }
+        write_json_atomic(json_out, payload)
+        typer.echo(f"wrote {json_out}")

@@ -1,0 +1,136 @@
+"""Feature extractors: Inception from a local file (present / absent), local timm and
+transformers folders, the domain encoder's cache."""
+
+import numpy as np
+import pytest
+import torch
+
+from synthbench.errors import SynthbenchError
+from synthbench.metrics.frechet import FrechetDistance
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory):
+    """A torch-fidelity-format Inception state dict from a randomly initialised network of the
+    right architecture (torch-fidelity would otherwise download the real weights)."""
+    from unittest import mock
+
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    torch.manual_seed(0)
+    with (
+        mock.patch.object(
+            tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None
+        ),
+        mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None),
+    ):
+        net = tf_inception.FeatureExtractorInceptionV3("random-inception", ["2048"])
+    path = (
+        tmp_path_factory.mktemp("cache") / "weights" / "weights-inception-2015-12-05-6726825d.pth"
+    )
+    path.parent.mkdir()
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_from_local_file_gives_fid(oct_data, inception_weights, tmp_path, monkeypatch):
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from synthbench.metrics.cache import FeatureCache
+    from synthbench.metrics.evaluate import EvalSettings, evaluate
+
+    # the network resizes its input to 299 px; 75 px (its smallest) keeps this test to seconds
+    # on a shared CPU and changes nothing in how the file is found, loaded and used
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)
+    small = oct_data.test.subset(np.arange(5))
+    real = type(oct_data)(oct_data.spec, small, small, small)
+    settings = EvalSettings(
+        extractor="inception",
+        extractor_path=str(inception_weights),
+        cache_dir=tmp_path,
+        breakdown=False,
+    )
+    result = evaluate(real, oct_data.val.subset(np.arange(5)), ["fd"], settings)
+    (row,) = result.rows
+    assert row.metric == "fd" and row.value > 0 and np.isfinite(row.value)
+    assert row.feature_extractor.startswith("inception-")
+    # the default location (<cache>/weights/<torch-fidelity file name>) is found too
+    from synthbench.metrics.inception import resolve_weights
+
+    monkeypatch.delenv("SYNTHBENCH_INCEPTION_WEIGHTS", raising=False)
+    assert (
+        resolve_weights(None, FeatureCache(inception_weights.parent.parent).root)
+        == inception_weights
+    )
+
+
+def test_inception_missing_is_one_clear_line(tmp_path, monkeypatch):
+    from synthbench.metrics.inception import InceptionExtractor
+
+    monkeypatch.delenv("SYNTHBENCH_INCEPTION_WEIGHTS", raising=False)
+    from synthbench.metrics.cache import FeatureCache
+
+    with pytest.raises(SynthbenchError) as err:
+        InceptionExtractor.create(None, cache=FeatureCache(tmp_path))
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(tmp_path / "weights" / "weights-inception-2015-12-05-6726825d.pth") in message
+    assert "inception-2015-12-05.pt" in message  # the clean-fid alternative
+
+
+def test_transformers_folder_encoder(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    from synthbench.metrics.local_encoder import LocalEncoder
+
+    torch.manual_seed(0)
+    cfg = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    ViTModel(cfg).save_pretrained(tmp_path / "vit")
+    enc = LocalEncoder.create(None, path=str(tmp_path / "vit"))
+    images = np.random.default_rng(0).integers(0, 256, (5, 1, 32, 32), dtype=np.uint8)
+    feats = enc(images)
+    assert feats.shape == (5, 32) and np.isfinite(feats).all()
+    assert enc.identity.startswith("local-")
+
+
+def test_local_needs_a_folder(tmp_path):
+    from synthbench.metrics.local_encoder import LocalEncoder
+
+    with pytest.raises(SynthbenchError, match="--extractor-path"):
+        LocalEncoder.create(None)
+    (tmp_path / "m").mkdir()
+    with pytest.raises(SynthbenchError, match=r"config\.json"):
+        LocalEncoder.create(None, path=str(tmp_path / "m"))
+
+
+def test_domain_encoder_is_cached_and_deterministic(oct_data, domain, cache):
+    from synthbench.metrics.features import DomainExtractor
+
+    hits = cache.hits
+    again = DomainExtractor.create(oct_data.train, cache=cache, seed=0)
+    assert cache.hits == hits + 1
+    assert again.identity == domain.identity
+    np.testing.assert_allclose(again(oct_data.test.images), domain(oct_data.test.images), atol=1e-6)
+    other_seed = DomainExtractor.create(
+        oct_data.train, cache=cache.__class__(enabled=False), seed=1
+    )
+    assert other_seed.identity != domain.identity
+
+
+def test_fd_stream_over_extractor_batches(oct_data, domain):
+    feats = domain(oct_data.test.images)
+    fd = FrechetDistance()
+    fd.update(domain(oct_data.train.images), real=True)
+    for chunk in np.array_split(feats, 3):
+        fd.update(chunk, real=False)
+    whole = FrechetDistance()
+    whole.update(domain(oct_data.train.images), real=True)
+    whole.update(feats, real=False)
+    assert fd.compute() == pytest.approx(whole.compute(), rel=1e-9)

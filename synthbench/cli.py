@@ -120,8 +120,11 @@ def data_show(
 
 def _attach_commands() -> None:
     """Commands defined beside their subsystems (their modules import only typer at load)."""
+    from synthbench.generators.cli import generate, train
     from synthbench.metrics.cli import evaluate
 
+    app.command("train")(train)
+    app.command("generate")(generate)
     app.command("evaluate")(evaluate)
 
 

@@ -515,6 +515,15 @@ class Cohort:
             raise DataError(
                 f"{info_path}: cohort format {info.format}, this synthbench reads format {COHORT_FORMAT}"
             )
+        if info.n == 0:  # `datasets` writes no shard for an empty table and cannot read it back
+            return cls.from_arrays(
+                np.zeros((0, *info.image_shape), np.uint8),
+                modality=[],
+                label_names=info.label_names,
+                finding_names=info.finding_names,
+                biomarker_name=info.biomarker_name,
+                description=info.description,
+            )
         import datasets
 
         try:

@@ -148,7 +148,26 @@ def _builtins(registry: Registry[Any], entries: dict[str, str]) -> Registry[Any]
     return registry
 
 
-generators: Registry[Any] = Registry("generator", group="synthbench.generators")
+def builtin_names(registry: Registry[Any]) -> list[str]:
+    """The names a registry ships with (what conformance tests loop over)."""
+    return sorted(n for n, origin in registry.origins().items() if origin == "built-in")
+
+
+generators: Registry[Any] = _builtins(
+    Registry(
+        "generator", group="synthbench.generators", base="synthbench.generators.base:Generator"
+    ),
+    {
+        "real-only": "synthbench.generators.real_only:RealOnly",
+        "classical-aug": "synthbench.generators.classical_aug:ClassicalAug",
+        "ddpm": "synthbench.generators.ddpm:DDPM",
+        "cgan": "synthbench.generators.cgan:CGAN",
+        "cvae": "synthbench.generators.cvae:CVAE",
+        "minim": "synthbench.generators.minim:Minim",
+        "folder": "synthbench.generators.folder:Folder",
+        "diffusers": "synthbench.generators.diffusers_pipeline:DiffusersPipeline",
+    },
+)
 tasks: Registry[Any] = Registry("task", group="synthbench.tasks")
 metrics: Registry[Any] = _builtins(
     Registry("metric", group="synthbench.metrics", base="synthbench.metrics.base:QualityMetric"),

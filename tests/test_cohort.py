@@ -174,3 +174,11 @@ def test_summary_mentions_what_matters():
     text = make_cohort(n=40).summary()
     assert "40 samples, 20 patients" in text
     assert "normal=10" in text and "survival: 40 patients" in text
+
+
+def test_empty_cohort_roundtrip(tmp_path):
+    empty = make_cohort(n=8).subset([])
+    empty.save(tmp_path / "e")
+    loaded = Cohort.load(tmp_path / "e")
+    assert len(loaded) == 0 and loaded.image_shape == (1, 16, 16)
+    assert loaded.label_names == empty.label_names and loaded.finding_names == empty.finding_names

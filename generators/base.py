@@ -1,0 +1,483 @@
+"""The generator contract: configs per budget profile, capabilities, fit / sample / save / load.
+
+>>> from synthbench.generators.base import create_generator
+>>> gen = create_generator("real-only", profile="smoke")
+>>> gen.capabilities.conditioning
+'none'
+
+A generator is a class with a frozen :class:`GeneratorConfig` (values per profile), declared
+:class:`Capabilities`, and four methods that subclasses fill in: ``_fit``, ``_generate``,
+``_save_state`` and ``_load_state``. The base class handles the rest: resolving conditions
+against the training schema, seeded sampling in fixed blocks (so the same seed gives the same
+images however a request is chunked), assembling the output :class:`~synthbench.cohort.Cohort`
+with the training data's schema, and the checkpoint layout::
+
+    DIR/synthbench_generator.json   name, config, config hash, training schema, fit summary
+    DIR/<component>/...             safetensors + JSON config (diffusers save_pretrained layout)
+
+Loading never unpickles: weights are safetensors, everything else is JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from synthbench import __version__
+from synthbench.errors import SynthbenchError
+from synthbench.generators.conditions import CohortSchema, Conditions, ResolvedConditions
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthbench.cohort import Cohort
+
+PROFILES = ("smoke", "quick", "standard")
+CHECKPOINT_FILE = "synthbench_generator.json"
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(SynthbenchError):
+    """A checkpoint folder that is missing, corrupt, truncated or from another format."""
+
+
+# ---------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Base of every generator's settings. Subclasses add fields (defaults = the ``quick``
+    profile) and per-profile overrides in ``PROFILES``; ``for_profile`` builds one."""
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def for_profile(cls, profile: str = "quick", **overrides: Any) -> GeneratorConfig:
+        """The config of a budget profile, with ``overrides`` on top (unknown keys are errors)."""
+        if profile not in PROFILES:
+            raise SynthbenchError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+        values = {**cls.PROFILES.get(profile, {}), **overrides}
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise SynthbenchError(
+                f"{cls.__qualname__}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
+            )
+        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            return cls(**clean)
+        except (TypeError, ValueError) as exc:
+            raise SynthbenchError(f"{cls.__qualname__}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> GeneratorConfig:
+        return self.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def parse_override(cls, text: str) -> tuple[str, Any]:
+        """``"key=value"`` from the command line, the value typed like the field's default."""
+        key, sep, raw = text.partition("=")
+        key = key.strip().replace("-", "_")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if not sep or key not in fields:
+            raise SynthbenchError(
+                f"--set {text!r}: expected key=value with key one of {', '.join(fields)}"
+            )
+        default = fields[key].default
+        raw = raw.strip()
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                return key, raw.lower() in ("true", "1", "yes")
+            if isinstance(default, int):
+                return key, int(raw)
+            if default is None and raw.lstrip("-").isdigit():
+                return key, int(raw)
+            if isinstance(default, float) or (default is None and _looks_numeric(raw)):
+                return key, float(raw)
+            if isinstance(default, tuple):
+                items = [v.strip() for v in raw.strip("()[]").split(",") if v.strip()]
+                kind = type(default[0]) if default else str
+                return key, tuple(kind(v) for v in items)
+        except ValueError:
+            raise SynthbenchError(
+                f"--set {text!r}: {raw!r} is not a valid {type(default).__name__}"
+            ) from None
+        return key, None if raw.lower() == "none" else raw
+
+    def config_hash(self, generator: str) -> str:
+        """A stable 12-hex-digit hash of the generator name and every setting."""
+        payload = json.dumps(
+            {"generator": generator, "config": self.to_dict()}, sort_keys=True, default=list
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _looks_numeric(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a generator can do. ``conditioning`` is what its samples honour: ``"text"``
+    (prompts; labels and reports of ``like`` conditions too), ``"label"`` or ``"none"``."""
+
+    conditioning: Literal["text", "label", "none"]
+    feedback: bool = False
+    transfer: bool = False
+    #: False for the real-only control, whose samples are always empty
+    produces_images: bool = True
+    #: True when ``fit`` trains a network through the shared training loop
+    trains: bool = False
+
+
+# ---------------------------------------------------------------------------------- contract
+class Generator:
+    """Base class of every generator; see the module docstring."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+    capabilities: ClassVar[Capabilities]
+    #: rows per seeded sampling block (the unit that makes chunked sampling reproducible)
+    block_size: ClassVar[int] = 64
+
+    def __init__(self, config: GeneratorConfig | None = None, *, profile: str = "quick") -> None:
+        if config is None:
+            config = self.Config.for_profile(profile)
+        if not isinstance(config, self.Config):
+            raise SynthbenchError(
+                f"{self.name} takes a {self.Config.__qualname__}, got {type(config).__qualname__}"
+            )
+        self.config = config
+        self.schema_: CohortSchema | None = None
+        self.fit_info_: dict[str, Any] = {}
+        #: where the training loop keeps periodic checkpoints for resuming (None: none kept)
+        self.state_dir: Path | None = None
+        self.progress = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    @property
+    def config_hash(self) -> str:
+        return self.config.config_hash(self.name)
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, train: Cohort, *, seed: int = 0) -> Generator:
+        """Fit on a training cohort (only ever the training split). Returns ``self``."""
+        self.schema_ = CohortSchema.of(train, seed=seed)
+        self.fit_info_ = {"seed": seed, "n_train": len(train)}
+        self.fit_info_.update(self._fit(train, seed=seed) or {})
+        return self
+
+    def sample(self, conditions: Conditions | int, *, seed: int = 0) -> Cohort:
+        """Make one image per condition (an ``int`` ``n``: ``n`` balanced conditions).
+
+        The same seed gives identical images; the output cohort has the training data's image
+        shape, modalities, classes and findings, and ``source`` = name@config-hash?seed=seed.
+        """
+        resolved = self.resolve(conditions, seed=seed)
+        return self._sample_range(resolved, seed, 0, len(resolved))
+
+    def sample_chunks(
+        self, conditions: Conditions | int, *, seed: int = 0, chunk_size: int = 1024
+    ) -> Iterator[Cohort]:
+        """The cohort :meth:`sample` would return, as consecutive chunks of about ``chunk_size``
+        rows (a multiple of ``block_size``), so any number of images fits in flat memory.
+        The concatenated chunks equal ``sample(conditions, seed=seed)`` exactly."""
+        resolved = self.resolve(conditions, seed=seed)
+        chunk = max(1, round(chunk_size / self.block_size)) * self.block_size
+        for start in range(0, len(resolved), chunk):
+            yield self._sample_range(resolved, seed, start, min(len(resolved), start + chunk))
+
+    def _sample_range(
+        self, resolved: ResolvedConditions, seed: int, start: int, stop: int
+    ) -> Cohort:
+        """Rows ``start:stop`` of a request (``start`` a multiple of ``block_size``)."""
+        schema = self._require_fit()
+        part = resolved.subset(start, stop)
+        images = np.empty((len(part), *schema.image_shape), np.uint8)
+        texts: list[str] = []
+        for offset in range(0, len(part), self.block_size):
+            block = part.subset(offset, offset + self.block_size)
+            images[offset : offset + len(block)], block_texts = self._generate_block(
+                block, seed, start + offset
+            )
+            texts.extend(block_texts)
+        return self._cohort(part, images, seed, first_index=start, texts=texts)
+
+    def resolve(self, conditions: Conditions | int, *, seed: int = 0) -> ResolvedConditions:
+        """Conditions checked against the training schema (an ``int`` gives balanced ones)."""
+        schema = self._require_fit()
+        if isinstance(conditions, int | np.integer):
+            conditions = schema.balanced(int(conditions), seed=seed)
+        if not isinstance(conditions, Conditions):
+            raise SynthbenchError(
+                f"conditions must be Conditions or an int, got {type(conditions).__name__}"
+            )
+        resolved = schema.resolve(conditions)
+        if self.capabilities.conditioning == "text" and not all(resolved.text):
+            resolved = schema.fill_prompts(resolved, seed=seed)
+        if self.capabilities.conditioning == "label":
+            for i, (mod, label) in enumerate(zip(resolved.modality, resolved.label.tolist())):
+                if label < 0 and schema.label_names.get(mod):
+                    raise SynthbenchError(
+                        f"{self.name} is conditioned on class labels and condition {i} ({mod}) has "
+                        f"none; give labels ({', '.join(schema.label_names[mod])}), a cohort to "
+                        "imitate, or a number for balanced conditions"
+                    )
+        return resolved
+
+    def save(self, path: str | Path) -> Path:
+        """Write the checkpoint folder (atomically: a temporary folder renamed into place)."""
+        schema = self._require_fit()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir()
+        try:
+            self._save_state(tmp)
+            info = CheckpointInfo(
+                generator=self.name,
+                config=self.config.to_dict(),
+                config_hash=self.config_hash,
+                training_schema=schema.to_json(),
+                fit=self.fit_info_,
+            )
+            (tmp / CHECKPOINT_FILE).write_text(info.model_dump_json(indent=2))
+            _replace_dir(tmp, path)
+        finally:
+            if tmp.exists():
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Generator:
+        """Load a checkpoint written by :meth:`save`. Any damage is a one-line :class:`CheckpointError`."""
+        info = read_checkpoint_info(path)
+        if cls is not Generator and info.generator != cls.name:
+            raise CheckpointError(f"{path}: a {info.generator!r} checkpoint, not {cls.name!r}")
+        gen_cls = cls if cls is not Generator else get_generator_class(info.generator)
+        config = gen_cls.Config.from_dict(info.config)
+        if config.config_hash(gen_cls.name) != info.config_hash:
+            raise CheckpointError(
+                f"{path}: config hash {info.config_hash} does not match its settings "
+                f"({config.config_hash(gen_cls.name)}); the checkpoint was edited or written by another version"
+            )
+        gen = gen_cls(config)
+        try:
+            gen.schema_ = CohortSchema.from_json(info.training_schema)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: invalid training schema ({exc})") from None
+        gen.fit_info_ = dict(info.fit)
+        try:
+            gen._load_state(Path(path))
+        except SynthbenchError:
+            raise
+        except Exception as exc:  # safetensors, diffusers and json raise many types for damage
+            raise CheckpointError(
+                f"{path}: corrupt or truncated checkpoint ({type(exc).__name__}: {_one_line(exc)})"
+            ) from None
+        return gen
+
+    # ------------------------------------------------------------------ for subclasses
+    def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _generate(
+        self, conditions: ResolvedConditions, generator: torch.Generator
+    ) -> np.ndarray | tuple[np.ndarray, list[str]]:
+        """uint8 images (n, *schema.image_shape) for resolved conditions, drawing randomness
+        only from ``generator``; optionally with the report of each image (default: its prompt)."""
+        raise NotImplementedError
+
+    def _save_state(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def _load_state(self, path: Path) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def _require_fit(self) -> CohortSchema:
+        if self.schema_ is None:
+            raise SynthbenchError(f"{self.name}: call fit() or load a checkpoint before sampling")
+        return self.schema_
+
+    def _generate_block(
+        self, block: ResolvedConditions, seed: int, start: int
+    ) -> tuple[np.ndarray, list[str]]:
+        import torch
+
+        if start % self.block_size:
+            raise ValueError("sampling blocks must start at multiples of block_size")
+        generator = torch.Generator().manual_seed(block_seed(seed, start // self.block_size))
+        out = self._generate(block, generator)
+        images, texts = out if isinstance(out, tuple) else (out, list(block.text))
+        expected = (len(block), *self._require_fit().image_shape)
+        if images.shape != expected or images.dtype != np.uint8:
+            raise RuntimeError(
+                f"{self.name} produced {images.dtype} {images.shape}, expected uint8 {expected}"
+            )
+        return images, texts
+
+    def source(self, seed: int) -> str:
+        return f"{self.name}@{self.config_hash}?seed={seed}"
+
+    def _cohort(
+        self,
+        conditions: ResolvedConditions,
+        images: np.ndarray,
+        seed: int,
+        *,
+        first_index: int,
+        texts: list[str] | None = None,
+    ) -> Cohort:
+        from synthbench.cohort import Cohort
+
+        schema = self._require_fit()
+        n = len(conditions)
+        cohort = Cohort.from_arrays(
+            images,
+            modality=list(conditions.modality),
+            label=conditions.label,
+            label_names=schema.label_names,
+            text=list(conditions.text) if texts is None else texts,
+            patient_id=[f"{self.name}-s{seed}-{first_index + i:07d}" for i in range(n)],
+            findings=conditions.findings,
+            finding_names=schema.finding_names,
+            source=self.source(seed),
+            biomarker_name=schema.biomarker_name,
+            description=f"synthetic: {self.name} (config {self.config_hash}), seed {seed}",
+        )
+        cohort.channels = np.asarray(
+            [schema.channels[m] for m in conditions.modality], np.int8
+        ).reshape(n)
+        return cohort
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The torch seed of one sampling block: independent streams per (seed, block)."""
+    digest = hashlib.sha256(f"{seed}/{block}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+class CheckpointInfo(BaseModel):
+    """``synthbench_generator.json``: what a checkpoint folder holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = CHECKPOINT_FORMAT
+    synthbench_version: str = __version__
+    generator: str
+    config: dict[str, Any]
+    config_hash: str
+    training_schema: dict[str, Any]
+    fit: dict[str, Any] = {}
+
+
+def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    info_path = path / CHECKPOINT_FILE
+    if not info_path.is_file():
+        raise CheckpointError(
+            f"{path}: not a generator checkpoint (missing {CHECKPOINT_FILE}); write one with 'synthbench train'"
+        )
+    try:
+        info = CheckpointInfo.model_validate_json(info_path.read_bytes())
+    except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{info_path}: corrupt checkpoint metadata ({_one_line(exc)})"
+        ) from None
+    if info.format != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{info_path}: checkpoint format {info.format}; this synthbench reads format {CHECKPOINT_FORMAT}"
+        )
+    return info
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing from the checkpoint")
+    return load_file(str(path))
+
+
+def load_module_state(
+    module: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path
+) -> None:
+    """Strict state-dict load with a one-line error naming the checkpoint."""
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{where}: weights do not fit the model ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:240] + ("..." if len(text) > 240 else "")
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    import shutil
+
+    if dst.exists():
+        backup = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, backup)
+        os.replace(src, dst)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+# ---------------------------------------------------------------------------------- lookup
+def get_generator_class(name: str) -> type[Generator]:
+    """The generator class registered as ``name`` (built-ins and plugins)."""
+    from synthbench import registry
+
+    cls = registry.generators.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Generator)):
+        raise SynthbenchError(f"generator {name!r} is {cls!r}, not a Generator subclass")
+    return cls
+
+
+def create_generator(name: str, *, profile: str = "quick", **overrides: Any) -> Generator:
+    """A generator by name with its profile config and overrides, e.g.
+    ``create_generator("minim", profile="smoke", steps=50)``."""
+    cls = get_generator_class(name)
+    return cls(cls.Config.for_profile(profile, **overrides))
+
+
+def load_generator(path: str | Path) -> Generator:
+    """Load any generator checkpoint folder (the generator named in its JSON)."""
+    return Generator.load(path)

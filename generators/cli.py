@@ -1,0 +1,226 @@
+"""``synthbench train`` and ``synthbench generate``: typer command functions, attached to the app
+in ``synthbench.cli``. Heavy imports happen inside the commands.
+
+    synthbench train minim --data 'phantom:oct,fundus?n=600&size=32' --profile quick --out ckpt/minim
+    synthbench generate ckpt/minim --prompt "OCT: large drusen." -n 16 --seed 0 --out grid.png
+    synthbench generate ckpt/minim --like 'phantom:oct,fundus?n=600&size=32' --out synth/
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthbench.errors import SynthbenchError
+
+#: the most images a PNG grid request may ask for (grids are for looking at, not for data)
+MAX_GRID_IMAGES = 1024
+
+
+def train(
+    generator: Annotated[str, typer.Argument(help="generator name, e.g. minim, ddpm, cvae")],
+    data: Annotated[
+        str, typer.Option("--data", help="data spec; the generator sees its train split only")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="checkpoint folder to write")],
+    profile: Annotated[
+        str, typer.Option(help="budget profile: smoke, quick or standard")
+    ] = "quick",
+    seed: Annotated[int, typer.Option(help="training seed")] = 0,
+    steps: Annotated[
+        int | None, typer.Option(help="training steps (overrides the profile)")
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="stop after this many minutes (with or without --steps)")
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a config setting, key=value (repeatable)"),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Fit a generator on a data set's training split and save the checkpoint.
+
+    An interrupted run leaves its periodic training state beside OUT (OUT.training-state);
+    running the same command again resumes from it.
+    """
+    from synthbench.data.source import load_data
+    from synthbench.generators.base import get_generator_class
+
+    cls = get_generator_class(generator)
+    overrides = dict(cls.Config.parse_override(s) for s in settings or [])
+    if steps is not None:
+        overrides["steps"] = steps
+    if minutes is not None:
+        overrides["minutes"] = minutes
+        if steps is None:
+            overrides["steps"] = 0  # the minutes alone set the budget
+    config = cls.Config.for_profile(profile, **overrides)
+    gen = cls(config)
+    real = load_data(data)
+    state_dir = out.with_name(out.name + ".training-state")
+    if cls.capabilities.trains:
+        gen.state_dir = state_dir
+        gen.progress = progress and sys.stderr.isatty()
+    typer.echo(
+        f"training {generator} (profile {profile}, config {gen.config_hash}) on {len(real.train)} "
+        f"training images of {data}"
+    )
+    t0 = time.perf_counter()
+    gen.fit(real.train, seed=seed)
+    gen.fit_info_.update({"data": data, "profile": profile})
+    gen.save(out)
+    seconds = time.perf_counter() - t0
+    _write_model_card(out, gen, data, profile, seed, seconds)
+    if state_dir.exists():
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
+    info = gen.fit_info_
+    parts = [
+        f"{k}={info[k]}" for k in ("parameters", "steps", "images_per_s", "final_loss") if k in info
+    ]
+    typer.echo(f"wrote {out} in {seconds:.1f} s" + (f" ({', '.join(parts)})" if parts else ""))
+
+
+def _write_model_card(
+    out: Path, gen: object, data: str, profile: str, seed: int, seconds: float
+) -> None:
+    from synthbench.generators.base import Generator
+
+    assert isinstance(gen, Generator)
+    command = "synthbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    info = gen.fit_info_
+    lines = [
+        f"# {gen.name} checkpoint",
+        "",
+        f"- command: `{command}`",
+        f"- generator: {gen.name}, config hash {gen.config_hash}, profile {profile}, seed {seed}",
+        f"- data spec: `{data}` (train split, {info.get('n_train', '?')} images)",
+        f"- training time: {seconds:.1f} s; steps {info.get('steps', '-')}; "
+        f"final loss {info.get('final_loss', '-')}; images/s {info.get('images_per_s', '-')}",
+        f"- parameters: {info.get('parameters', '-')}",
+        f"- conditioning: {gen.capabilities.conditioning}",
+        "",
+        "Settings:",
+        "",
+        *[f"- `{k}` = `{v}`" for k, v in gen.config.to_dict().items()],
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def generate(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="checkpoint folder written by 'synthbench train'")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="a .png file for a grid, or a folder for a cohort")
+    ],
+    prompt: Annotated[
+        list[str] | None, typer.Option("--prompt", help="'Modality: findings' prompt (repeatable)")
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="class name or 'modality:class' (repeatable)"),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", help="images per prompt / label, or in all (balanced) without them"),
+    ] = None,
+    like: Annotated[
+        str | None,
+        typer.Option("--like", help="a data spec or cohort folder whose conditions to copy"),
+    ] = None,
+    split: Annotated[str, typer.Option(help="which split of a --like data spec")] = "train",
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="images per chunk on disk")
+    ] = 1024,
+    per_row: Annotated[int, typer.Option("--per-row", help="images per grid row")] = 8,
+) -> None:
+    """Sample images from a checkpoint: a PNG grid to look at, or a cohort folder (streamed to
+    disk in chunks, so memory stays flat however many images are asked for)."""
+    from synthbench.generators.base import load_generator
+    from synthbench.generators.conditions import Conditions
+
+    if sum(x is not None and x != [] for x in (prompt, label, like)) > 1:
+        raise SynthbenchError("give at most one of --prompt, --label and --like")
+    gen = load_generator(checkpoint)
+    if like is not None:
+        cohort = _like_cohort(like, split)
+        if n is not None:
+            cohort = cohort.subset(range(min(n, len(cohort))))
+        conditions: Conditions | int = Conditions.like(cohort)
+    elif prompt:
+        conditions = Conditions.from_prompts([p for p in prompt for _ in range(n or 8)])
+    elif label:
+        mods, names = [], []
+        for item in label:
+            mod, _, name = item.rpartition(":")
+            mods.append(mod or None)
+            names.append(name)
+        conditions = Conditions(
+            modality=tuple(m for m in mods for _ in range(n or 8)),
+            label=tuple(x for x in names for _ in range(n or 8)),
+            text=("",) * (len(names) * (n or 8)),
+        )
+    else:
+        conditions = n if n is not None else 64
+    if out.suffix.lower() == ".png":
+        total = conditions if isinstance(conditions, int) else len(conditions)
+        if total > MAX_GRID_IMAGES:
+            raise SynthbenchError(
+                f"a grid holds at most {MAX_GRID_IMAGES} images, {total} asked; write a cohort folder instead"
+            )
+        cohort = gen.sample(conditions, seed=seed)
+        if len(cohort) == 0:
+            raise SynthbenchError(f"{gen.name} makes no images, so there is no grid to draw")
+        _grid(cohort, out, prompt, per_row, f"{gen.name} {gen.config_hash} seed {seed}")
+        typer.echo(f"wrote {out} ({len(cohort)} images)")
+        return
+    from synthbench.generators.streaming import sample_to_disk
+
+    def report(done: int, total: int) -> None:
+        typer.echo(f"  {done}/{total} images", err=True)
+
+    sample_to_disk(gen, conditions, out, seed=seed, chunk_size=chunk_size, on_chunk=report)
+    typer.echo(f"wrote {out}")
+
+
+def _like_cohort(like: str, split: str):
+    from synthbench.cohort import Cohort, is_cohort_dir
+
+    if is_cohort_dir(like):
+        return Cohort.load(like)
+    if split not in ("train", "val", "test"):
+        raise SynthbenchError(f"--split must be train, val or test, got {split!r}")
+    from synthbench.data.source import load_data
+
+    return load_data(like).splits()[split]
+
+
+def _grid(cohort, out: Path, prompts: list[str] | None, per_row: int, title: str) -> None:
+    from synthbench.viz import cohort_grid, image_grid
+
+    if not prompts:
+        cohort_grid(cohort, out, per_row=per_row, title=title)
+        return
+    rows = []
+    for p in dict.fromkeys(prompts):
+        idx = [i for i, t in enumerate(cohort.text) if t == p]
+        native = cohort.native_images(idx)
+        rows.append((p if len(p) <= 40 else p[:37] + "...", _stack(native)))
+    image_grid(rows, out, title=title)
+
+
+def _stack(images):
+    import numpy as np
+
+    channels = max(img.shape[0] for img in images)
+    return np.stack([np.repeat(img, channels // img.shape[0], axis=0) for img in images])

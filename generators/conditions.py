@@ -1,0 +1,331 @@
+"""What a generator is asked to make: conditions, and the schema of the data it was fit on.
+
+>>> import numpy as np
+>>> from synthbench.generators.conditions import Conditions
+>>> Conditions.from_prompts(["OCT: large drusen.", "OCT: normal macula."]).text
+('OCT: large drusen.', 'OCT: normal macula.')
+
+Conditions come in four forms:
+
+- ``Conditions.from_labels(labels, modality="oct")``: class labels (names or indices);
+- ``Conditions.from_prompts(prompts)``: ``"Modality: findings"`` reports, the modality read from
+  the prefix by the generator;
+- ``Conditions.like(cohort)``: the same conditions as a real cohort (its modalities, labels,
+  findings and reports), one row per sample;
+- an ``int`` ``n`` passed to ``Generator.sample``: ``n`` rows balanced over the training
+  modalities and classes, each row drawn (with its report) from the training conditions.
+
+A :class:`CohortSchema` records what a generator was fit on (image shape, modalities, native
+channels, classes, findings, prompt prefixes, and a bank of training conditions), so its output
+cohorts share the training data's schema and balanced conditions need no training data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthbench.errors import SynthbenchError
+
+if TYPE_CHECKING:
+    from synthbench.cohort import Cohort
+
+_PREFIX = re.compile(r"^\s*([^:]{1,40}):")
+#: at most this many training conditions (label, findings, report) kept per class in a checkpoint
+BANK_PER_CLASS = 256
+
+
+def prompt_prefix(text: str) -> str | None:
+    """The ``"Modality"`` part of a ``"Modality: findings"`` prompt, or None."""
+    match = _PREFIX.match(text or "")
+    return match.group(1).strip() if match else None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """One row per image to make. ``modality`` entries may be None (read from the prompt);
+    ``label`` is -1 where none is given; ``text`` is '' where no prompt is given; ``findings``
+    names the findings asserted per row (empty tuples where unknown)."""
+
+    modality: tuple[str | None, ...]
+    label: tuple[int | str, ...]
+    text: tuple[str, ...]
+    findings: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.modality)
+        if len(self.label) != n or len(self.text) != n:
+            raise SynthbenchError(
+                f"conditions need one modality, label and text per row, got {n}, {len(self.label)}, {len(self.text)}"
+            )
+        if not self.findings:
+            object.__setattr__(self, "findings", ((),) * n)
+        elif len(self.findings) != n:
+            raise SynthbenchError(
+                f"conditions have {len(self.findings)} findings rows for {n} rows"
+            )
+
+    def __len__(self) -> int:
+        return len(self.modality)
+
+    @classmethod
+    def from_labels(
+        cls, labels: Sequence[int | str], *, modality: str | Sequence[str] | None = None
+    ) -> Conditions:
+        """Class labels, as indices or names; ``modality`` may be omitted when the model has one."""
+        n = len(labels)
+        mods = (modality,) * n if modality is None or isinstance(modality, str) else tuple(modality)
+        return cls(modality=mods, label=tuple(labels), text=("",) * n)
+
+    @classmethod
+    def from_prompts(cls, prompts: Sequence[str]) -> Conditions:
+        """``"Modality: findings"`` prompts; the generator resolves the modality from the prefix."""
+        prompts = [str(p) for p in prompts]
+        return cls(modality=(None,) * len(prompts), label=(-1,) * len(prompts), text=tuple(prompts))
+
+    @classmethod
+    def like(cls, cohort: Cohort) -> Conditions:
+        """The conditions of every sample of a real cohort: modality, label, findings, report."""
+        names = np.asarray(cohort.finding_names, dtype=object)
+        return cls(
+            modality=tuple(str(m) for m in cohort.modality),
+            label=tuple(int(v) for v in cohort.label),
+            text=tuple(cohort.text),
+            findings=tuple(tuple(names[row].tolist()) for row in cohort.findings),
+        )
+
+    def subset(self, start: int, stop: int) -> Conditions:
+        return Conditions(
+            modality=self.modality[start:stop],
+            label=self.label[start:stop],
+            text=self.text[start:stop],
+            findings=self.findings[start:stop],
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedConditions:
+    """Conditions checked against a schema: every row has a known modality and a label index
+    (-1 for none or multi-label), findings as a bool matrix, and a prompt."""
+
+    modality: tuple[str, ...]
+    label: np.ndarray
+    findings: np.ndarray
+    text: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.modality)
+
+    def subset(self, start: int, stop: int) -> ResolvedConditions:
+        return ResolvedConditions(
+            self.modality[start:stop],
+            self.label[start:stop],
+            self.findings[start:stop],
+            self.text[start:stop],
+        )
+
+
+@dataclass(frozen=True)
+class CohortSchema:
+    """What a generator was fit on; saved in its checkpoint (JSON)."""
+
+    image_shape: tuple[int, int, int]
+    modalities: tuple[str, ...]
+    channels: dict[str, int]
+    label_names: dict[str, list[str]]
+    finding_names: list[str]
+    prompt_names: dict[str, str]
+    #: per modality, per class ("-1" for multi-label): training rows as [label, [findings], report]
+    bank: dict[str, dict[str, list[list[Any]]]] = field(default_factory=dict)
+    biomarker_name: str | None = None
+
+    @classmethod
+    def of(cls, cohort: Cohort, *, seed: int = 0) -> CohortSchema:
+        """The schema of a training cohort, with a bank of up to ``BANK_PER_CLASS`` rows per class."""
+        if len(cohort) == 0:
+            raise SynthbenchError("cannot fit a generator on an empty cohort")
+        rng = np.random.default_rng(seed)
+        channels, prompts, bank = {}, {}, {}
+        names = np.asarray(cohort.finding_names, dtype=object)
+        for mod in cohort.modalities:
+            rows = np.flatnonzero(cohort.modality == mod)
+            channels[mod] = int(cohort.channels[rows[0]])
+            found = [prompt_prefix(cohort.text[i]) for i in rows[:64]]
+            found = [p for p in found if p]
+            prompts[mod] = max(set(found), key=found.count) if found else mod
+            bank[mod] = {}
+            for label in sorted(set(cohort.label[rows].tolist())):
+                in_class = rows[cohort.label[rows] == label]
+                keep = np.sort(rng.permutation(in_class)[:BANK_PER_CLASS])
+                bank[mod][str(label)] = [
+                    [int(label), names[cohort.findings[i]].tolist(), cohort.text[i]] for i in keep
+                ]
+        return cls(
+            image_shape=cohort.image_shape,
+            modalities=tuple(cohort.modalities),
+            channels=channels,
+            label_names={m: list(cohort.label_names.get(m, [])) for m in cohort.modalities},
+            finding_names=list(cohort.finding_names),
+            prompt_names=prompts,
+            bank=bank,
+            biomarker_name=cohort.biomarker_name,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image_shape": list(self.image_shape),
+            "modalities": list(self.modalities),
+            "channels": self.channels,
+            "label_names": self.label_names,
+            "finding_names": self.finding_names,
+            "prompt_names": self.prompt_names,
+            "bank": self.bank,
+            "biomarker_name": self.biomarker_name,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CohortSchema:
+        return cls(
+            image_shape=tuple(data["image_shape"]),  # type: ignore[arg-type]
+            modalities=tuple(data["modalities"]),
+            channels={k: int(v) for k, v in data["channels"].items()},
+            label_names={k: list(v) for k, v in data["label_names"].items()},
+            finding_names=list(data["finding_names"]),
+            prompt_names=dict(data["prompt_names"]),
+            bank=data.get("bank", {}),
+            biomarker_name=data.get("biomarker_name"),
+        )
+
+    # ------------------------------------------------------------------ classes
+    def class_index(self) -> dict[tuple[str, int], int]:
+        """(modality, label) -> a global class index over all modalities; multi-label and
+        unlabelled modalities get one class (label -1) each."""
+        index: dict[tuple[str, int], int] = {}
+        for mod in self.modalities:
+            names = self.label_names.get(mod) or []
+            labels = range(len(names)) if names else [-1]
+            for k in labels:
+                index[(mod, k)] = len(index)
+        return index
+
+    # ------------------------------------------------------------------ conditions
+    def modality_of_prompt(self, text: str) -> str:
+        """The training modality a prompt's prefix names; an unknown one is a clear error."""
+        prefix = prompt_prefix(text)
+        if prefix is None:
+            if len(self.modalities) == 1:
+                return self.modalities[0]
+            raise SynthbenchError(
+                f"prompt {text[:60]!r} does not start with 'Modality:'; this model knows "
+                + ", ".join(self.prompt_names[m] for m in self.modalities)
+            )
+        key = prefix.lower()
+        for mod in self.modalities:
+            if key in (self.prompt_names[mod].lower(), mod.lower(), mod.replace("_", " ").lower()):
+                return mod
+        raise SynthbenchError(
+            f"prompt modality {prefix!r} was never seen in training; this model knows "
+            + ", ".join(f"{self.prompt_names[m]!r}" for m in self.modalities)
+        )
+
+    def resolve(self, conditions: Conditions) -> ResolvedConditions:
+        """Check conditions against the schema: modalities known, labels valid, names mapped."""
+        n = len(conditions)
+        mods: list[str] = []
+        labels = np.full(n, -1, np.int64)
+        findings = np.zeros((n, len(self.finding_names)), bool)
+        col = {f: j for j, f in enumerate(self.finding_names)}
+        for i in range(n):
+            mod, text, label = conditions.modality[i], conditions.text[i], conditions.label[i]
+            if mod is None:
+                if text:
+                    mod = self.modality_of_prompt(text)
+                elif len(self.modalities) == 1:
+                    mod = self.modalities[0]
+                else:
+                    raise SynthbenchError(
+                        f"condition {i} names no modality; this model knows {', '.join(self.modalities)}"
+                    )
+            elif mod not in self.modalities:
+                raise SynthbenchError(
+                    f"modality {mod!r} was never seen in training; this model knows {', '.join(self.modalities)}"
+                )
+            elif text and prompt_prefix(text) and self.modality_of_prompt(text) != mod:
+                raise SynthbenchError(f"condition {i}: prompt {text[:40]!r} is not a {mod} prompt")
+            names = self.label_names.get(mod) or []
+            if isinstance(label, str) and not label.lstrip("-").isdigit():
+                if label not in names:
+                    raise SynthbenchError(
+                        f"unknown {mod} class {label!r}; valid: {', '.join(names) or 'none (no classes)'}"
+                    )
+                label = names.index(label)
+            label = int(label)
+            if label >= len(names) or label < -1:
+                raise SynthbenchError(
+                    f"{mod} class index {label} out of range; valid: 0..{len(names) - 1} ({', '.join(names)})"
+                )
+            for f in conditions.findings[i]:
+                if f not in col:
+                    raise SynthbenchError(f"unknown finding {f!r}; valid: {', '.join(col)}")
+                findings[i, col[f]] = True
+            if label > 0 and not conditions.findings[i] and names[label] in col:
+                findings[i, col[names[label]]] = True
+            mods.append(mod)
+            labels[i] = label
+        return ResolvedConditions(tuple(mods), labels, findings, tuple(conditions.text))
+
+    def fill_prompts(self, conditions: ResolvedConditions, *, seed: int) -> ResolvedConditions:
+        """Give rows without a prompt a training report of their modality and class (any class
+        of the modality when the row has no label), for text-conditioned generators."""
+        rng = np.random.default_rng([seed, 11])
+        texts = list(conditions.text)
+        labels = conditions.label.copy()
+        findings = conditions.findings.copy()
+        col = {f: j for j, f in enumerate(self.finding_names)}
+        for i, text in enumerate(texts):
+            if text:
+                continue
+            mod, label = conditions.modality[i], int(conditions.label[i])
+            by_class = self.bank.get(mod, {})
+            rows = by_class.get(str(label)) if label >= 0 else None
+            if not rows:
+                rows = [r for key in sorted(by_class, key=int) for r in by_class[key]]
+            if not rows:
+                raise SynthbenchError(f"no training reports of {mod} to prompt with")
+            row_label, row_findings, texts[i] = rows[int(rng.integers(len(rows)))]
+            labels[i] = row_label if label < 0 else label
+            if not findings[i].any():
+                for f in row_findings:
+                    findings[i, col[f]] = True
+        return ResolvedConditions(conditions.modality, labels, findings, tuple(texts))
+
+    def balanced(self, n: int, *, seed: int) -> Conditions:
+        """``n`` conditions: modalities in equal shares, classes in equal shares within each,
+        each row (label, findings, report) drawn from the training bank."""
+        if n < 0:
+            raise SynthbenchError(f"the number of images must be at least 0, got {n}")
+        rng = np.random.default_rng([seed, 7])
+        cells = [(m, k) for m in self.modalities for k in sorted(self.bank.get(m, {}), key=int)]
+        cells_per_mod = {m: [c for c in cells if c[0] == m] for m in self.modalities}
+        mods, labels, texts, finds = [], [], [], []
+        for i in range(n):
+            mod = self.modalities[i % len(self.modalities)]
+            mod_cells = cells_per_mod[mod]
+            _, key = mod_cells[(i // len(self.modalities)) % len(mod_cells)]
+            rows = self.bank[mod][key]
+            label, row_findings, text = rows[int(rng.integers(len(rows)))]
+            mods.append(mod)
+            labels.append(int(label))
+            texts.append(text)
+            finds.append(tuple(row_findings))
+        order = rng.permutation(n)
+        return Conditions(
+            modality=tuple(mods[j] for j in order),
+            label=tuple(labels[j] for j in order),
+            text=tuple(texts[j] for j in order),
+            findings=tuple(finds[j] for j in order),
+        )

@@ -1,0 +1,193 @@
+"""``ddpm``: class-conditional pixel diffusion, one model per data set (the single-domain baseline).
+
+>>> from synthbench.generators.ddpm import DDPM, DDPMConfig
+>>> DDPMConfig.for_profile("smoke").block_out_channels
+(16, 32)
+
+A diffusers ``UNet2DModel`` with a class embedding (one class per (modality, label) of the
+training data, plus a null class for classifier-free guidance), trained on the data's own
+channels and size, sampled with DPM-Solver++. Multi-label modalities get one class each, so for
+them it conditions on the modality only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from synthbench.generators.base import Capabilities, Generator
+from synthbench.generators.conditions import ResolvedConditions
+from synthbench.generators.neural import NeuralConfig, class_ids
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthbench.cohort import Cohort
+
+
+@dataclass(frozen=True)
+class DDPMConfig(NeuralConfig):
+    """Defaults are the ``quick`` profile (a ~1M-parameter UNet for 32 px)."""
+
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    attention: bool = True
+    norm_num_groups: int = 8
+    cond_dropout: float = 0.1
+    guidance_scale: float = 2.0
+    sampling_steps: int = 20
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": {
+            "block_out_channels": (16, 32),
+            "attention": False,
+            "steps": 30,
+            "batch_size": 16,
+            "warmup_steps": 5,
+            "checkpoint_every": 0,
+            "sampling_steps": 6,
+            "lr": 1e-3,
+        },
+        "quick": {},
+        "standard": {
+            "block_out_channels": (64, 128, 256, 256),
+            "layers_per_block": 2,
+            "steps": 40_000,
+            "batch_size": 128,
+            "ema_decay": 0.9995,
+            "checkpoint_every": 2000,
+            "sampling_steps": 25,
+        },
+    }
+
+
+class DDPM(Generator):
+    """Class-conditional DDPM (see the module docstring)."""
+
+    name = "ddpm"
+    Config = DDPMConfig
+    capabilities = Capabilities(conditioning="label", trains=True)
+    config: DDPMConfig
+
+    def _build_unet(self, channels: int, size: int, n_classes: int) -> Any:
+        from diffusers import UNet2DModel
+
+        cfg = self.config
+        levels = len(cfg.block_out_channels)
+        down = ["DownBlock2D"] * levels
+        up = ["UpBlock2D"] * levels
+        if cfg.attention and levels > 1:
+            down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+        return UNet2DModel(
+            sample_size=size,
+            in_channels=channels,
+            out_channels=channels,
+            block_out_channels=tuple(cfg.block_out_channels),
+            layers_per_block=cfg.layers_per_block,
+            down_block_types=tuple(down),
+            up_block_types=tuple(up),
+            norm_num_groups=cfg.norm_num_groups,
+            attention_head_dim=8,
+            add_attention=cfg.attention,
+            num_class_embeds=n_classes + 1,  # the last one is the null class
+        )
+
+    def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
+        import torch
+
+        from synthbench.generators import diffusion
+        from synthbench.generators.image_space import to_model_space
+        from synthbench.generators.training import TrainSettings
+        from synthbench.generators.training import train as train_loop
+
+        schema = self._require_fit()
+        c, h, _ = schema.image_shape
+        n_classes = len(schema.class_index())
+        torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
+        unet = self._build_unet(c, h, n_classes)
+        scheduler = diffusion.noise_scheduler()
+        data = {
+            "x": to_model_space(train.images, c),
+            "y": torch.from_numpy(class_ids(self._require_fit(), train.modality, train.label)),
+        }
+        null = n_classes
+        dropout = self.config.cond_dropout
+
+        def to_device(device: torch.device) -> None:
+            data.update({k: v.to(device) for k, v in data.items()})
+
+        def loss_fn(ctx: Any) -> torch.Tensor:
+            idx = ctx.indices.to(ctx.device)
+            x0, y = data["x"][idx], data["y"][idx]
+            drop = torch.rand(len(y), generator=ctx.generator, device=ctx.device) < dropout
+            y = torch.where(drop, torch.full_like(y, null), y)
+            model = ctx.modules["unet"]
+            return diffusion.diffusion_loss(
+                lambda x, t: model(x, t, class_labels=y).sample, x0, scheduler, ctx.generator
+            )
+
+        result, ema = train_loop(
+            {"unet": unet},
+            loss_fn,
+            len(train),
+            TrainSettings.from_config(self.config),
+            seed=seed,
+            state_dir=self.state_dir,
+            config_hash=self.config_hash,
+            progress=self.progress,
+            description="ddpm",
+            on_device=to_device,
+        )
+        self.unet_ = ema["unet"].cpu().eval()
+        self.scheduler_config_ = dict(scheduler.config)
+        return {**result.summary(), "parameters": sum(p.numel() for p in unet.parameters())}
+
+    def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
+        import torch
+
+        from synthbench.generators import diffusion
+        from synthbench.generators.image_space import from_model_space
+        from synthbench.generators.training import (
+            autocast,
+            default_device,
+            resolve_mixed_precision,
+        )
+
+        schema = self._require_fit()
+        device = default_device()
+        unet = self.unet_.to(device)
+        y = torch.from_numpy(
+            class_ids(self._require_fit(), conditions.modality, conditions.label)
+        ).to(device)
+        null = torch.full_like(y, len(schema.class_index()))
+        scale = self.config.guidance_scale
+        labels = torch.cat([null, y]) if scale != 1.0 else y
+        precision = resolve_mixed_precision(self.config.mixed_precision, device)
+
+        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            with autocast(device, precision):
+                return unet(x, t, class_labels=labels).sample
+
+        sched = diffusion.solver(self.scheduler_config_, self.config.sampling_steps, device)
+        x = diffusion.sample_loop(
+            eps_fn, (len(conditions), *schema.image_shape), sched, generator, device, scale
+        )
+        native = np.asarray([schema.channels[m] for m in conditions.modality])
+        return from_model_space(x, native, schema.image_shape[0])
+
+    def _save_state(self, path: Path) -> None:
+        from synthbench.generators.diffusion import save_scheduler
+
+        self.unet_.save_pretrained(path / "unet", safe_serialization=True)
+        save_scheduler(self.scheduler_config_, path / "scheduler")
+
+    def _load_state(self, path: Path) -> None:
+        from diffusers import UNet2DModel
+
+        from synthbench.generators.diffusion import load_scheduler_config
+
+        self.unet_ = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).eval()
+        self.scheduler_config_ = load_scheduler_config(path / "scheduler")

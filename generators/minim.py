@@ -1,0 +1,295 @@
+"""``minim``: one text-conditioned diffusion model for every modality of a cohort (Wang et al.,
+Nature Medicine 2025).
+
+>>> from synthbench.generators.minim import MinimConfig
+>>> MinimConfig.for_profile("smoke").image_size
+16
+
+A diffusers ``UNet2DConditionModel`` cross-attends to a text encoder that reads the
+``"Modality: findings"`` report: by default a small BERT trained jointly with the UNet on the
+training reports, with a word-level tokenizer built from them (both saved with the checkpoint);
+or a pretrained encoder from a local folder (``text_encoder_path``). All modalities share one
+image space: ``image_size`` px, 3 channels, grayscale replicated in and averaged back out.
+Training drops the prompt with probability ``cond_dropout`` (the empty prompt is the
+unconditional input); sampling runs classifier-free guidance with the conditional and
+unconditional passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from synthbench.errors import SynthbenchError
+from synthbench.generators.base import Capabilities, Generator
+from synthbench.generators.conditions import ResolvedConditions
+from synthbench.generators.neural import NeuralConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthbench.cohort import Cohort
+
+MODEL_CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class MinimConfig(NeuralConfig):
+    """Defaults are the ``quick`` profile (32 px, a ~2M-parameter cross-attention UNet)."""
+
+    image_size: int = 32
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    attention_heads: int = 4
+    norm_num_groups: int = 8
+    text_dim: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    vocab_size: int = 2000
+    max_tokens: int = 64
+    #: a local folder with a pretrained ``transformers`` encoder and its tokenizer; None: train one
+    text_encoder_path: str | None = None
+    train_text_encoder: bool = True
+    cond_dropout: float = 0.1
+    guidance_scale: float = 3.0
+    sampling_steps: int = 20
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": {
+            "image_size": 16,
+            "block_out_channels": (16, 32),
+            "attention_heads": 2,
+            "text_dim": 32,
+            "text_layers": 1,
+            "text_heads": 2,
+            "vocab_size": 400,
+            "max_tokens": 48,
+            "steps": 30,
+            "batch_size": 16,
+            "warmup_steps": 5,
+            "lr": 1e-3,
+            "checkpoint_every": 0,
+            "sampling_steps": 6,
+        },
+        "quick": {},
+        "standard": {
+            "image_size": 64,
+            "block_out_channels": (64, 128, 256, 256),
+            "layers_per_block": 2,
+            "attention_heads": 8,
+            "text_dim": 256,
+            "text_layers": 4,
+            "text_heads": 8,
+            "vocab_size": 8000,
+            "max_tokens": 96,
+            "steps": 60_000,
+            "batch_size": 128,
+            "ema_decay": 0.9995,
+            "checkpoint_every": 2000,
+            "sampling_steps": 25,
+        },
+    }
+
+    def __post_init__(self) -> None:
+        if self.image_size % 2 ** (len(self.block_out_channels) - 1):
+            raise ValueError(
+                f"image_size {self.image_size} must be divisible by 2^{len(self.block_out_channels) - 1}"
+            )
+        if not 0.0 <= self.cond_dropout < 1.0:
+            raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
+
+
+class Minim(Generator):
+    """MINIM (see the module docstring)."""
+
+    name = "minim"
+    Config = MinimConfig
+    capabilities = Capabilities(conditioning="text", feedback=True, transfer=True, trains=True)
+    config: MinimConfig
+    block_size = 32
+
+    # ------------------------------------------------------------------ model
+    def _build_unet(self, cross_dim: int) -> Any:
+        from diffusers import UNet2DConditionModel
+
+        cfg = self.config
+        levels = len(cfg.block_out_channels)
+        # no attention at full resolution: at 32 px its 1024-token self-attention made a CPU
+        # training step 10x slower (measured), and the prompt acts through the lower levels
+        down = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (levels - 1)
+        up = ["CrossAttnUpBlock2D"] * (levels - 1) + ["UpBlock2D"]
+        return UNet2DConditionModel(
+            sample_size=cfg.image_size,
+            in_channels=MODEL_CHANNELS,
+            out_channels=MODEL_CHANNELS,
+            block_out_channels=tuple(cfg.block_out_channels),
+            layers_per_block=cfg.layers_per_block,
+            down_block_types=tuple(down),
+            up_block_types=tuple(up),
+            cross_attention_dim=cross_dim,
+            attention_head_dim=cfg.attention_heads,  # diffusers' name for the number of heads
+            norm_num_groups=cfg.norm_num_groups,
+        )
+
+    def _resize(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        if x.shape[-1] == size and x.shape[-2] == size:
+            return x
+        return F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
+        import torch
+
+        from synthbench.generators import diffusion, text
+        from synthbench.generators.image_space import to_model_space
+        from synthbench.generators.training import TrainSettings
+        from synthbench.generators.training import train as train_loop
+
+        cfg = self.config
+        if not any(train.text):
+            raise SynthbenchError("minim needs reports (text) to train on; this cohort has none")
+        torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
+        if cfg.text_encoder_path:
+            path = Path(cfg.text_encoder_path)
+            tokenizer = text.PromptTokenizer.load(path, cfg.max_tokens, pretrained=True)
+            encoder = text.load_text_encoder(path)
+        else:
+            tokenizer = text.PromptTokenizer.build(
+                train.text, vocab_size=cfg.vocab_size, max_tokens=cfg.max_tokens
+            )
+            encoder = text.small_text_encoder(
+                tokenizer.vocab_size, cfg.text_dim, cfg.text_layers, cfg.text_heads, cfg.max_tokens
+            )
+        encoder.requires_grad_(cfg.train_text_encoder)
+        unet = self._build_unet(encoder.config.hidden_size)
+        scheduler = diffusion.noise_scheduler()
+        ids, mask = tokenizer(train.text)
+        null_ids, null_mask = tokenizer([""])
+        data = {
+            "x": self._resize(to_model_space(train.images, MODEL_CHANNELS), cfg.image_size),
+            "ids": ids,
+            "mask": mask,
+            "null_ids": null_ids,
+            "null_mask": null_mask,
+        }
+        dropout = cfg.cond_dropout
+
+        def to_device(device: torch.device) -> None:
+            data.update({k: v.to(device) for k, v in data.items()})
+
+        def loss_fn(ctx: Any) -> torch.Tensor:
+            idx = ctx.indices.to(ctx.device)
+            x0, ids, mask = data["x"][idx], data["ids"][idx], data["mask"][idx]
+            drop = (torch.rand(len(idx), generator=ctx.generator, device=ctx.device) < dropout)[
+                :, None
+            ]
+            ids = torch.where(drop, data["null_ids"], ids)
+            mask = torch.where(drop, data["null_mask"], mask)
+            states = text.encode(ctx.modules["text_encoder"], ids, mask)
+            model = ctx.modules["unet"]
+            return diffusion.diffusion_loss(
+                lambda x, t: (
+                    model(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
+                ),
+                x0,
+                scheduler,
+                ctx.generator,
+            )
+
+        result, ema = train_loop(
+            {"unet": unet, "text_encoder": encoder},
+            loss_fn,
+            len(train),
+            TrainSettings.from_config(cfg),
+            seed=seed,
+            state_dir=self.state_dir,
+            config_hash=self.config_hash,
+            progress=self.progress,
+            description="minim",
+            on_device=to_device,
+        )
+        self.unet_ = ema["unet"].cpu().eval()
+        self.text_encoder_ = ema["text_encoder"].cpu().eval()
+        self.tokenizer_ = tokenizer
+        self.scheduler_config_ = {
+            k: v for k, v in scheduler.config.items() if not k.startswith("_")
+        }
+        return {
+            **result.summary(),
+            "parameters": sum(p.numel() for p in unet.parameters()),
+            "text_encoder_parameters": sum(p.numel() for p in encoder.parameters()),
+        }
+
+    # ------------------------------------------------------------------ sample
+    def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
+        import torch
+
+        from synthbench.generators import diffusion, text
+        from synthbench.generators.image_space import from_model_space
+        from synthbench.generators.training import (
+            autocast,
+            default_device,
+            resolve_mixed_precision,
+        )
+
+        cfg = self.config
+        schema = self._require_fit()
+        device = default_device()
+        unet, encoder = self.unet_.to(device), self.text_encoder_.to(device)
+        precision = resolve_mixed_precision(cfg.mixed_precision, device)
+        n = len(conditions)
+        ids, mask = self.tokenizer_(list(conditions.text))
+        guided = cfg.guidance_scale != 1.0
+        if guided:
+            null_ids, null_mask = self.tokenizer_([""])
+            ids = torch.cat([null_ids.expand(n, -1), ids])
+            mask = torch.cat([null_mask.expand(n, -1), mask])
+        ids, mask = ids.to(device), mask.to(device)
+        with torch.no_grad(), autocast(device, precision):
+            states = text.encode(encoder, ids, mask)
+
+        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            with autocast(device, precision):
+                return unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
+
+        sched = diffusion.solver(self.scheduler_config_, cfg.sampling_steps, device)
+        shape = (n, MODEL_CHANNELS, cfg.image_size, cfg.image_size)
+        x = diffusion.sample_loop(eps_fn, shape, sched, generator, device, cfg.guidance_scale)
+        x = self._resize(x, schema.image_shape[-1])
+        native = np.asarray([schema.channels[m] for m in conditions.modality])
+        return from_model_space(x, native, schema.image_shape[0])
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_state(self, path: Path) -> None:
+        from synthbench.generators.diffusion import save_scheduler
+        from synthbench.generators.text import quiet_hf
+
+        quiet_hf()
+        self.unet_.save_pretrained(path / "unet", safe_serialization=True)
+        self.text_encoder_.save_pretrained(path / "text_encoder", safe_serialization=True)
+        self.tokenizer_.save(path / "tokenizer")
+        save_scheduler(self.scheduler_config_, path / "scheduler")
+
+    def _load_state(self, path: Path) -> None:
+        from diffusers import UNet2DConditionModel
+
+        from synthbench.generators import text
+        from synthbench.generators.diffusion import load_scheduler_config
+
+        self.unet_ = UNet2DConditionModel.from_pretrained(
+            path / "unet", use_safetensors=True
+        ).eval()
+        self.text_encoder_ = text.load_text_encoder(path / "text_encoder").eval()
+        self.tokenizer_ = text.PromptTokenizer.load(
+            path / "tokenizer",
+            self.config.max_tokens,
+            pretrained=bool(self.config.text_encoder_path),
+        )
+        self.scheduler_config_ = load_scheduler_config(path / "scheduler")

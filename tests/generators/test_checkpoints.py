@@ -1,0 +1,95 @@
+"""Damaged checkpoints and unknown names give one-line errors a user can act on."""
+
+import json
+
+import pytest
+
+from synthbench.errors import SynthbenchError
+from synthbench.generators.base import CheckpointError, create_generator, load_generator
+
+
+def _one_line(exc_info):
+    text = str(exc_info.value)
+    assert "\n" not in text and len(text) < 400, text
+    return text
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, mixed_data, fit_generator):
+    out = tmp_path_factory.mktemp("ckpt")
+    paths = {}
+    for name in ("minim", "cvae", "classical-aug"):
+        paths[name] = fit_generator(name, mixed_data).save(out / name)
+    return paths
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("name", ["minim", "cvae", "classical-aug"])
+def test_truncated_weights(saved, tmp_path, name):
+    ckpt = _copy(saved[name], tmp_path / "c")
+    weights = sorted(ckpt.rglob("*.safetensors"))[0]
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError) as info:
+        load_generator(ckpt)
+    assert str(ckpt) in _one_line(info)
+
+
+def test_garbage_weights(saved, tmp_path):
+    ckpt = _copy(saved["minim"], tmp_path / "c")
+    (ckpt / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError) as info:
+        load_generator(ckpt)
+    _one_line(info)
+
+
+def test_corrupt_metadata(saved, tmp_path):
+    ckpt = _copy(saved["cvae"], tmp_path / "c")
+    (ckpt / "synthbench_generator.json").write_text('{"generator": "cvae", ')
+    with pytest.raises(CheckpointError, match="corrupt checkpoint metadata") as info:
+        load_generator(ckpt)
+    _one_line(info)
+
+
+def test_edited_config_is_caught(saved, tmp_path):
+    ckpt = _copy(saved["cvae"], tmp_path / "c")
+    meta = json.loads((ckpt / "synthbench_generator.json").read_text())
+    meta["config"]["latent_dim"] = 99
+    (ckpt / "synthbench_generator.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="config hash"):
+        load_generator(ckpt)
+
+
+def test_missing_component(saved, tmp_path):
+    import shutil
+
+    ckpt = _copy(saved["minim"], tmp_path / "c")
+    shutil.rmtree(ckpt / "tokenizer")
+    with pytest.raises(SynthbenchError) as info:
+        load_generator(ckpt)
+    _one_line(info)
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_generator(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="not a generator checkpoint"):
+        load_generator(tmp_path)
+
+
+def test_unknown_generator_name():
+    with pytest.raises(SynthbenchError, match="unknown generator 'minin'") as info:
+        create_generator("minin")
+    _one_line(info)
+
+
+def test_unknown_setting_and_profile():
+    with pytest.raises(SynthbenchError, match="unknown setting"):
+        create_generator("ddpm", profile="smoke", stepz=3)
+    with pytest.raises(SynthbenchError, match="unknown profile"):
+        create_generator("ddpm", profile="huge")

@@ -1,0 +1,120 @@
+"""`synthbench train` / `synthbench generate` command functions, through a typer app."""
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from synthbench.cohort import Cohort
+from synthbench.errors import SynthbenchError
+from synthbench.generators.cli import generate, train
+
+SPEC = "phantom:oct?n=40&size=16"
+app = typer.Typer()
+app.command("train")(train)
+app.command("generate")(generate)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "cvae"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "cvae",
+            "--data",
+            SPEC,
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--steps",
+            "6",
+            "--set",
+            "latent_dim=4",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return out
+
+
+def test_train_writes_checkpoint_and_card(checkpoint):
+    from synthbench.generators.base import read_checkpoint_info
+
+    info = read_checkpoint_info(checkpoint)
+    assert info.generator == "cvae" and info.config["latent_dim"] == 4 and info.config["steps"] == 6
+    assert info.fit["data"] == SPEC and info.fit["steps"] == 6
+    card = (checkpoint / "README.md").read_text()
+    assert info.config_hash in card and SPEC in card
+    assert not checkpoint.with_name("cvae.training-state").exists()
+
+
+def test_generate_grid(checkpoint, tmp_path):
+    png = tmp_path / "grid.png"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            str(checkpoint),
+            "--label",
+            "oct:drusen",
+            "--label",
+            "normal",
+            "-n",
+            "3",
+            "--out",
+            str(png),
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    from PIL import Image
+
+    assert Image.open(png).size[0] > 3 * 16
+
+
+def test_generate_like_streams_a_cohort(checkpoint, tmp_path):
+    from synthbench.data.source import load_data
+    from synthbench.generators.base import load_generator
+    from synthbench.generators.conditions import Conditions
+
+    out = tmp_path / "synth"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            str(checkpoint),
+            "--like",
+            SPEC,
+            "--seed",
+            "2",
+            "--chunk-size",
+            "8",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    cohort = Cohort.load(out)
+    train_split = load_data(SPEC).train
+    assert len(cohort) == len(train_split)
+    assert cohort.label.tolist() == train_split.label.tolist()
+    expected = load_generator(checkpoint).sample(Conditions.like(train_split), seed=2)
+    np.testing.assert_array_equal(cohort.images, expected.images)
+    assert not list(tmp_path.glob(".synth*"))  # chunk folders cleaned up
+
+
+def test_generate_errors_are_synthbench_errors(checkpoint, tmp_path):
+    result = runner.invoke(
+        app, ["generate", str(checkpoint), "--label", "tumour", "--out", str(tmp_path / "x.png")]
+    )
+    assert isinstance(result.exception, SynthbenchError) and "tumour" in str(result.exception)
+    result = runner.invoke(app, ["train", "minin", "--data", SPEC, "--out", str(tmp_path / "m")])
+    assert isinstance(result.exception, SynthbenchError)
+    result = runner.invoke(
+        app,
+        ["train", "cvae", "--data", SPEC, "--out", str(tmp_path / "m"), "--set", "latent_dim=big"],
+    )
+    assert isinstance(result.exception, SynthbenchError) and "latent_dim" in str(result.exception)

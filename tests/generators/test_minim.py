@@ -1,0 +1,96 @@
+"""MINIM specifics: prompts, guidance in one batched pass, shared 3-channel space, errors."""
+
+import pytest
+
+from synthbench.errors import SynthbenchError
+from synthbench.generators.conditions import Conditions
+
+
+@pytest.fixture()
+def minim(mixed_data, fit_generator):
+    return fit_generator("minim", mixed_data)
+
+
+def test_guidance_runs_cond_and_uncond_in_one_batch(minim):
+    calls = []
+    hook = minim.unet_.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    try:
+        minim.sample(Conditions.from_prompts(["OCT: drusen.", "Fundus: glaucoma."] * 2), seed=0)
+    finally:
+        hook.remove()
+    assert calls == [8] * minim.config.sampling_steps
+
+
+def test_prompts_pick_the_modality(minim):
+    out = minim.sample(
+        Conditions.from_prompts(["Fundus: optic disc cupping.", "oct: drusen."]), seed=0
+    )
+    assert out.modality.tolist() == ["fundus", "oct"]
+    assert out.text == ["Fundus: optic disc cupping.", "oct: drusen."]
+    assert out.channels.tolist() == [3, 1]
+
+
+def test_labels_become_training_reports(minim):
+    out = minim.sample(Conditions.from_labels(["dme", "dme"], modality="oct"), seed=0)
+    assert all(t.startswith("OCT:") for t in out.text)
+    assert out.label.tolist() == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("Brain MRI: a tumour.", "never seen in training"),
+        ("a tumour somewhere", "does not start with 'Modality:'"),
+    ],
+)
+def test_bad_prompts_are_clear_errors(minim, prompt, message):
+    with pytest.raises(SynthbenchError, match=message) as info:
+        minim.sample(Conditions.from_prompts([prompt]), seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_tokenizer_is_deterministic_and_saved(minim, mixed_data, tmp_path):
+    from synthbench.generators.text import PromptTokenizer
+
+    a = PromptTokenizer.build(mixed_data.train.text, vocab_size=100, max_tokens=16)
+    b = PromptTokenizer.build(list(reversed(mixed_data.train.text)), vocab_size=100, max_tokens=16)
+    assert a.tokenizer.get_vocab() == b.tokenizer.get_vocab()
+    ids, mask = a(["OCT: drusen.", ""])
+    assert ids.shape == (2, 16) and mask[1].sum() == 2  # [CLS] [SEP]
+    minim.save(tmp_path / "m")
+    assert (tmp_path / "m" / "tokenizer" / "tokenizer.json").is_file()
+    assert (tmp_path / "m" / "text_encoder" / "model.safetensors").is_file()
+    assert (tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_pretrained_text_encoder_from_local_folder(mixed_data, tmp_path):
+    """A transformers encoder + tokenizer saved locally plug in through text_encoder_path."""
+    from transformers import PreTrainedTokenizerFast
+
+    from synthbench.generators.base import create_generator
+    from synthbench.generators.text import PromptTokenizer, small_text_encoder
+
+    tok = PromptTokenizer.build(mixed_data.train.text, vocab_size=200, max_tokens=48)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok.tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
+    fast.save_pretrained(tmp_path / "enc")
+    small_text_encoder(200, 32, 1, 2, 48).save_pretrained(tmp_path / "enc")
+    gen = create_generator(
+        "minim",
+        profile="smoke",
+        steps=2,
+        text_encoder_path=str(tmp_path / "enc"),
+        train_text_encoder=False,
+    )
+    gen.fit(mixed_data.train, seed=0)
+    a = gen.sample(4, seed=0)
+    gen.save(tmp_path / "ckpt")
+    from synthbench.generators.base import load_generator
+
+    b = load_generator(tmp_path / "ckpt").sample(4, seed=0)
+    assert (a.images == b.images).all()

@@ -1,0 +1,133 @@
+"""The shared training loop: budget, EMA, resume after interruption gives the same weights."""
+
+import pytest
+import torch
+
+from synthbench.errors import SynthbenchError
+from synthbench.generators.training import TrainSettings, resolve_mixed_precision, train
+
+DATA = torch.linspace(-1, 1, 24)[:, None].repeat(1, 4)
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
+
+
+def _loss(ctx, fail_at=None):
+    if fail_at is not None and ctx.step == fail_at:
+        raise KeyboardInterrupt
+    x = DATA[ctx.indices]
+    noise = torch.randn(x.shape, generator=ctx.generator)
+    return (ctx.modules["net"](x + 0.1 * noise) - x).pow(2).mean()
+
+
+SETTINGS = TrainSettings(
+    steps=12,
+    batch_size=5,
+    lr=1e-2,
+    warmup_steps=3,
+    mixed_precision="no",
+    checkpoint_every=4,
+    ema_decay=0.9,
+)
+
+
+def test_trains_and_reports():
+    model = _model()
+    result, ema = train({"net": model}, _loss, len(DATA), SETTINGS, seed=0)
+    assert result.steps == 12 and result.resumed_from == 0
+    assert result.losses[-1] < result.losses[0]
+    assert result.images_per_s > 0
+    # EMA lags behind the trained weights
+    diff = (ema["net"][0].weight - model[0].weight).abs().max()
+    assert 0 < diff < 1
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path):
+    straight = _model()
+    _, ema_straight = train({"net": straight}, _loss, len(DATA), SETTINGS, seed=0)
+    interrupted = _model()
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            {"net": interrupted},
+            lambda c: _loss(c, fail_at=9),
+            len(DATA),
+            SETTINGS,
+            seed=0,
+            state_dir=tmp_path,
+            config_hash="abc",
+        )
+    resumed = _model()
+    result, ema_resumed = train(
+        {"net": resumed}, _loss, len(DATA), SETTINGS, seed=0, state_dir=tmp_path, config_hash="abc"
+    )
+    assert result.resumed_from == 8 and result.steps == 12
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    for a, b in zip(ema_straight["net"].parameters(), ema_resumed["net"].parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_state_of_another_config_is_refused(tmp_path):
+    train(
+        {"net": _model()}, _loss, len(DATA), SETTINGS, seed=0, state_dir=tmp_path, config_hash="abc"
+    )
+    with pytest.raises(SynthbenchError, match="training state of config abc"):
+        train(
+            {"net": _model()},
+            _loss,
+            len(DATA),
+            SETTINGS,
+            seed=0,
+            state_dir=tmp_path,
+            config_hash="other",
+        )
+
+
+def test_minutes_budget_stops():
+    settings = TrainSettings(steps=0, minutes=0.5 / 60, batch_size=4, mixed_precision="no")
+    result, _ = train({"net": _model()}, _loss, len(DATA), settings, seed=0)
+    assert result.steps >= 1 and result.seconds < 5
+
+
+def test_gradients_are_clipped():
+    seen = []
+
+    def huge(ctx):
+        return ctx.modules["net"](DATA[ctx.indices]).sum() * 1e6
+
+    model = _model()
+    settings = TrainSettings(
+        steps=1,
+        batch_size=4,
+        lr=1.0,
+        warmup_steps=1,
+        grad_clip=0.5,
+        mixed_precision="no",
+        ema_decay=0.0,
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    train({"net": model}, huge, len(DATA), settings, seed=0)
+    step = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
+    seen.append(step.abs().max())
+    assert seen[0] <= 1.0 + 1e-5  # AdamW's first step is at most lr per weight
+
+
+def test_mixed_precision_choice():
+    assert resolve_mixed_precision("no") == "no"
+    assert resolve_mixed_precision("auto", "cpu") in ("no", "bf16")
+    with pytest.raises(SynthbenchError):
+        resolve_mixed_precision("fp64")
+
+
+def test_ema_modules_take_trained_buffers():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    settings = TrainSettings(steps=3, batch_size=8, mixed_precision="no")
+
+    def loss(ctx):
+        return ctx.modules["net"](DATA[ctx.indices] * 5 + 3).pow(2).mean()
+
+    _, ema = train({"net": model}, loss, len(DATA), settings, seed=0)
+    torch.testing.assert_close(ema["net"][1].running_mean, model[1].running_mean)
+    assert ema["net"][1].running_mean.abs().sum() > 0

@@ -91,3 +91,9 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 def lerp(a: float, b: float, t: np.ndarray | float) -> np.ndarray | float:
     """Linear interpolation from a (t=0) to b (t=1)."""
     return a + (b - a) * t
+
+
+def ramp(v: np.ndarray, centre: np.ndarray | float, half_width: np.ndarray | float) -> np.ndarray:
+    """Falls linearly from 1 (v <= centre - half_width) to 0 (v >= centre + half_width)."""
+    out = (centre + half_width - v) / (2.0 * half_width)
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -97,3 +97,29 @@ def size_text(rng: np.random.Generator, mm: float) -> str:
     if mm >= 10 and rng.random() < 0.3:
         return f"{mm / 10:.1f} cm"
     return f"{round(mm):d} mm"
+
+
+class BulkDraws:
+    """Uniform numbers drawn in bulk, served through the Generator methods the text helpers call.
+
+    Reports need tens of thousands of small random choices; one numpy call each costs
+    microseconds, a Python list lookup almost nothing. Deterministic given the generator.
+    """
+
+    def __init__(self, rng: np.random.Generator, block: int) -> None:
+        self._rng, self._block = rng, max(block, 64)
+        self._values: list[float] = []
+
+    def random(self) -> float:
+        if not self._values:
+            self._values = self._rng.random(self._block).tolist()
+        return self._values.pop()
+
+    def integers(self, low: int, high: int | None = None) -> int:
+        if high is None:
+            low, high = 0, low
+        return low + min(int(self.random() * (high - low)), high - low - 1)
+
+    def permutation(self, k: int) -> list[int]:
+        keys = [self.random() for _ in range(k)]
+        return sorted(range(k), key=keys.__getitem__)

@@ -18,8 +18,9 @@ import re
 import numpy as np
 
 from synthbench.data.phantoms._base import Factors, ModalityInfo, PhantomModality, ReportLabels
-from synthbench.data.phantoms._common import col, grid, lerp, smooth_noise
+from synthbench.data.phantoms._common import col, grid, lerp, ramp, smooth_noise
 from synthbench.data.phantoms._text import (
+    BulkDraws,
     asserted,
     first_size_mm,
     join_report,
@@ -45,38 +46,6 @@ _SIGNAL = np.array(
     ],
     dtype=np.float32,
 )
-
-
-class _Draws:
-    """Uniform numbers drawn in bulk, served through the Generator methods the text helpers call.
-
-    Reports need tens of thousands of small random choices; one numpy call each costs
-    microseconds, a Python list lookup almost nothing. Deterministic given the generator.
-    """
-
-    def __init__(self, rng: np.random.Generator, block: int) -> None:
-        self._rng, self._block = rng, max(block, 64)
-        self._values: list[float] = []
-
-    def random(self) -> float:
-        if not self._values:
-            self._values = self._rng.random(self._block).tolist()
-        return self._values.pop()
-
-    def integers(self, low: int, high: int | None = None) -> int:
-        if high is None:
-            low, high = 0, low
-        return low + min(int(self.random() * (high - low)), high - low - 1)
-
-    def permutation(self, k: int) -> list[int]:
-        keys = [self.random() for _ in range(k)]
-        return sorted(range(k), key=keys.__getitem__)
-
-
-def _ramp(v: np.ndarray, centre, half_width) -> np.ndarray:
-    """Falls linearly from 1 (v <= centre - half_width) to 0 (v >= centre + half_width)."""
-    out = (centre + half_width - v) / (2.0 * half_width)
-    return np.clip(out, 0.0, 1.0, out=out)
 
 
 class BrainMRI(PhantomModality):
@@ -195,14 +164,14 @@ class BrainMRI(PhantomModality):
         atrophy = col(f["atrophy"])
         sulcus_w = 0.12 + 0.18 * atrophy
         fold = 0.22
-        sulcus = _ramp(field, sulcus_w, 0.06) * _ramp(depth, fold, 0.04)
-        surface_csf = _ramp(depth, 0.015 + 0.03 * atrophy, soft)
+        sulcus = ramp(field, sulcus_w, 0.06) * ramp(depth, fold, 0.04)
+        surface_csf = ramp(depth, 0.015 + 0.03 * atrophy, soft)
         ribbon = 0.09
         grey = np.maximum(
-            _ramp(depth, ribbon, 0.02),
-            _ramp(field, sulcus_w + 0.5, 0.1) * _ramp(depth, fold + ribbon, 0.04),
+            ramp(depth, ribbon, 0.02),
+            ramp(field, sulcus_w + 0.5, 0.1) * ramp(depth, fold + ribbon, 0.04),
         )
-        fissure = _ramp(np.abs(um), 0.012 + 0.012 * atrophy, soft * 0.5) * _ramp(
+        fissure = ramp(np.abs(um), 0.012 + 0.012 * atrophy, soft * 0.5) * ramp(
             -np.abs(v), -0.45, 0.1
         )
         csf = np.maximum(np.maximum(sulcus, surface_csf), fissure)
@@ -225,7 +194,7 @@ class BrainMRI(PhantomModality):
             )
             r2 = vy * vy + ((um - centre) / half_w) ** 2
             vent = r2 if vent is None else np.minimum(vent, r2)
-        ventricles = _ramp(vent, 1.0, 0.25)
+        ventricles = ramp(vent, 1.0, 0.25)
         csf = np.maximum(csf, ventricles)
 
         # tumour: heterogeneous mass, necrotic centre, oedema through the white matter
@@ -236,14 +205,14 @@ class BrainMRI(PhantomModality):
             d2 = (du * du + dv * dv) / (radius * radius)
             texture = smooth_noise(rng, n, size, 0.05)
             d2 *= 1.0 + 0.25 * texture
-            present = col(f["tumour"]) * _ramp(rho, 0.97, 0.02)
-            mass = _ramp(d2, 1.0, soft / radius) * present
+            present = col(f["tumour"]) * ramp(rho, 0.97, 0.02)
+            mass = ramp(d2, 1.0, soft / radius) * present
             ratio2 = col(f["oedema_ratio"] ** 2)
-            oedema = _ramp(d2, ratio2 * (1.0 + 0.3 * texture), 0.5 * ratio2) * present
+            oedema = ramp(d2, ratio2 * (1.0 + 0.3 * texture), 0.5 * ratio2) * present
             oedema *= col(f["oedema"]) * (1.0 - 0.6 * grey)
             contrast = col(f["tumour_contrast"])
             tissue = img + contrast * (tumour_s - img) * (1.0 + col(f["heterogeneity"]) * texture)
-            necrotic = _ramp(d2, 0.25, 0.1) * col(f["necrosis"])
+            necrotic = ramp(d2, 0.25, 0.1) * col(f["necrosis"])
             tissue += necrotic * (necrosis_s - tissue) * np.minimum(contrast, 1.0)
             img += oedema * np.minimum(contrast, 1.0) * (oedema_s - img)
             img += mass * (tissue - img)
@@ -252,14 +221,14 @@ class BrainMRI(PhantomModality):
         img += csf * (csf_s - img)
 
         # head layers outside the brain: CSF rim, skull (dark cortical bone, diploe), scalp
-        brain = _ramp(rho, 1.0, soft / inner)
+        brain = ramp(rho, 1.0, soft / inner)
         img = img * brain + (1.0 - brain) * csf_s * 0.3
-        bone = _ramp(head_r, 1.0 - scalp, soft) - _ramp(head_r, inner, soft)
-        diploe = _ramp(np.abs(head_r - (inner + 0.5 * skull)), 0.18 * skull, soft)
+        bone = ramp(head_r, 1.0 - scalp, soft) - ramp(head_r, inner, soft)
+        diploe = ramp(np.abs(head_r - (inner + 0.5 * skull)), 0.18 * skull, soft)
         img += bone * (0.04 + diploe * diploe_s - img)
-        skin = _ramp(head_r, 1.0, soft) - _ramp(head_r, 1.0 - scalp, soft)
+        skin = ramp(head_r, 1.0, soft) - ramp(head_r, 1.0 - scalp, soft)
         img += skin * (scalp_s - img)
-        img *= _ramp(head_r, 1.0, soft)
+        img *= ramp(head_r, 1.0, soft)
 
         # coil sensitivity, contrast, noise (magnitude image: Rician-like floor)
         img *= 1.0 + col(f["bias_x"]) * x + col(f["bias_y"]) * y
@@ -274,7 +243,7 @@ class BrainMRI(PhantomModality):
     # ------------------------------------------------------------------------------------------
     def write_reports(self, factors: Factors, rng: np.random.Generator) -> list[str]:
         f = factors
-        rng = _Draws(rng, 24 * f["tumour"].shape[0])  # type: ignore[assignment]
+        rng = BulkDraws(rng, 24 * f["tumour"].shape[0])  # type: ignore[assignment]
         out = []
         for i in range(f["tumour"].shape[0]):
             seq = SEQUENCES[int(f["sequence"][i])]
@@ -360,7 +329,7 @@ _NORMAL_EXTRA = (
 )
 
 
-def _normal_sentences(rng: _Draws) -> list[str]:
+def _normal_sentences(rng: BulkDraws) -> list[str]:
     out = [pick(rng, _NORMAL_CORE)]
     k = int(rng.integers(0, 3))
     for j in rng.permutation(len(_NORMAL_EXTRA))[:k]:
@@ -368,7 +337,7 @@ def _normal_sentences(rng: _Draws) -> list[str]:
     return out
 
 
-def _tumour_sentences(rng: _Draws, f: Factors, i: int, seq: str) -> list[str]:
+def _tumour_sentences(rng: BulkDraws, f: Factors, i: int, seq: str) -> list[str]:
     side = SIDES[int(f["side"][i])]
     other = SIDES[1 - int(f["side"][i])]
     lobe = LOBES[int(f["lobe"][i])]

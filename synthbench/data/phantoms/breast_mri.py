@@ -19,8 +19,9 @@ import re
 import numpy as np
 
 from synthbench.data.phantoms._base import Factors, ModalityInfo, PhantomModality, ReportLabels
-from synthbench.data.phantoms._common import col, grid, lerp, smoothstep
+from synthbench.data.phantoms._common import col, grid, lerp, ramp, smoothstep
 from synthbench.data.phantoms._text import (
+    BulkDraws,
     asserted,
     first_size_mm,
     join_report,
@@ -42,46 +43,14 @@ KINETICS = ("persistent", "plateau", "washout")
 NME_DISTRIBUTION = ("focal", "linear", "segmental", "regional")
 
 
-class _Draws:
-    """Uniform numbers drawn in bulk, served through the Generator methods the text helpers call.
-
-    Reports need tens of thousands of small random choices; one numpy call each costs
-    microseconds, a Python list lookup almost nothing. Deterministic given the generator.
-    """
-
-    def __init__(self, rng: np.random.Generator, block: int) -> None:
-        self._rng, self._block = rng, max(block, 64)
-        self._values: list[float] = []
-
-    def random(self) -> float:
-        if not self._values:
-            self._values = self._rng.random(self._block).tolist()
-        return self._values.pop()
-
-    def integers(self, low: int, high: int | None = None) -> int:
-        if high is None:
-            low, high = 0, low
-        return low + min(int(self.random() * (high - low)), high - low - 1)
-
-    def permutation(self, k: int) -> list[int]:
-        keys = [self.random() for _ in range(k)]
-        return sorted(range(k), key=keys.__getitem__)
-
-
 def _ellipse_r2(y, x, cy, cx, ry, rx) -> np.ndarray:
     """Squared normalised elliptical radius: 1 on the boundary."""
     return ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2
 
 
-def _ramp(v: np.ndarray, centre, half_width) -> np.ndarray:
-    """Falls linearly from 1 (v <= centre - half_width) to 0 (v >= centre + half_width)."""
-    out = (centre + half_width - v) / (2.0 * half_width)
-    return np.clip(out, 0.0, 1.0, out=out)
-
-
 def _inside(r2: np.ndarray, soft) -> np.ndarray:
     """1 inside r2 < 1 with a rim ``soft`` wide in units of the radius (r2 is squared)."""
-    return _ramp(r2, 1.0, soft)
+    return ramp(r2, 1.0, soft)
 
 
 def _noise_pair(
@@ -247,7 +216,7 @@ class BreastMRI(PhantomModality):
             )
             # glandular cone behind the nipple, spared by subcutaneous and retromammary fat
             narrowing = (1.0 - 0.55 * np.clip(along, 0.0, 1.0)) ** 2
-            cone = _ramp(across2 / narrowing, 0.72, 0.2)
+            cone = ramp(across2 / narrowing, 0.72, 0.2)
             cone *= smoothstep(0.92, 0.7, along) * smoothstep(0.03, 0.15, along)
             one = np.maximum(one, nipple)
             breast = one if breast is None else np.maximum(breast, one)
@@ -260,9 +229,9 @@ class BreastMRI(PhantomModality):
         patchy, strands = _noise_pair(rng, n, size, 0.04, 0.016)
         dens = col(f["density_level"])
         threshold = lerp(1.2, -1.0, dens) + 0.6
-        fgt = _ramp(patchy + 1.2 * envelope, threshold, 0.3)
+        fgt = ramp(patchy + 1.2 * envelope, threshold, 0.3)
         np.abs(strands, out=strands)
-        fgt = np.maximum(fgt, _ramp(strands, 0.1, 0.08) * (0.3 + 0.7 * dens))
+        fgt = np.maximum(fgt, ramp(strands, 0.1, 0.08) * (0.3 + 0.7 * dens))
         fgt *= envelope
         fat = col(f["fat_level"])
         fgt_level = col(f["fgt_level"]) + 0.42 * col(f["bpe_level"])
@@ -320,16 +289,16 @@ class BreastMRI(PhantomModality):
         soft = px / radius
         mass = _inside(dist2, soft)
         # spicules: strands of enhancement reaching out from spiculated masses
-        spicules = _ramp(strands, 0.12, 0.08) * _ramp(dist2, 4.0, 1.5)
+        spicules = ramp(strands, 0.12, 0.08) * ramp(dist2, 4.0, 1.5)
         mass = np.maximum(mass, spicules * col(f["margin"] == 2))
         # rim enhancement around a necrotic centre in large masses
-        mass *= 1.0 - col(f["necrosis"] * 0.45) * _ramp(dist2, 0.3, 0.2)
+        mass *= 1.0 - col(f["necrosis"] * 0.45) * ramp(dist2, 0.3, 0.2)
         mass *= 1.0 + 0.12 * patchy
         # non-mass enhancement: clumps in a segment pointing to the nipple
         distribution = f["nme_distribution"]
         elong = col(np.where(distribution == 1, 4.0, np.where(distribution == 3, 1.4, 2.4)))
         nme_r2 = ((y - cy) / radius) ** 2 + ((x - cx) * elong / radius) ** 2
-        clumps = np.clip(_ramp(strands, 0.25, 0.12) + _ramp(patchy, -1.0, 0.4), 0.0, 1.0)
+        clumps = np.clip(ramp(strands, 0.25, 0.12) + ramp(patchy, -1.0, 0.4), 0.0, 1.0)
         nme = _inside(nme_r2, 0.3) * clumps
         lesion = np.where(col(f["non_mass"]) > 0, nme * 0.85, mass)
         lesion *= breast * col(f["tumour"])
@@ -337,7 +306,7 @@ class BreastMRI(PhantomModality):
         level = col(np.minimum(f["fat_level"] + f["lesion_contrast"] * washout_boost, 1.0))
         # peritumoral oedema: a faint low-signal halo in the surrounding fat
         oedema = col(f["oedema"] * 0.1)
-        halo = _ramp(dist2, 2.5, 1.8) * (1.0 - mass) * breast
+        halo = ramp(dist2, 2.5, 1.8) * (1.0 - mass) * breast
         img -= halo * oedema
         return img + lesion * (level - img)
 
@@ -348,7 +317,7 @@ class BreastMRI(PhantomModality):
     # ------------------------------------------------------------------------------------------
     def write_reports(self, factors: Factors, rng: np.random.Generator) -> list[str]:
         f = factors
-        rng = _Draws(rng, 24 * f["tumour"].shape[0])  # type: ignore[assignment]
+        rng = BulkDraws(rng, 24 * f["tumour"].shape[0])  # type: ignore[assignment]
         n = f["tumour"].shape[0]
         out = []
         for i in range(n):
@@ -483,7 +452,7 @@ _OEDEMA_TEXT = (
 _NO_OEDEMA_TEXT = ("no peritumoral oedema", "no surrounding oedema", "without perilesional oedema")
 
 
-def _background_sentence(rng: _Draws, density: int, bpe: int) -> str:
+def _background_sentence(rng: BulkDraws, density: int, bpe: int) -> str:
     dens, level = DENSITY[density], BPE[bpe]
     return pick(
         rng,
@@ -510,7 +479,7 @@ def _quadrant(side: int, hour: int) -> str:
     return f"{upper} {outer} quadrant"
 
 
-def _tumour_sentences(rng: _Draws, f: Factors, i: int) -> list[str]:
+def _tumour_sentences(rng: BulkDraws, f: Factors, i: int) -> list[str]:
     side = SIDES[int(f["side"][i])]
     hour = int(f["clock_hour"][i])
     size = size_text(rng, float(f["size_mm"][i]))

@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from synthbench import __version__
 from synthbench.errors import SynthbenchError
 from synthbench.generators.conditions import CohortSchema, Conditions, ResolvedConditions
+from synthbench.io import atomic_dir
 
 if TYPE_CHECKING:
     import torch
@@ -251,11 +250,8 @@ class Generator:
         """Write the checkpoint folder (atomically: a temporary folder renamed into place)."""
         schema = self._require_fit()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
-        try:
-            self._save_state(tmp)
+        with atomic_dir(path) as work:
+            self._save_state(work)
             info = CheckpointInfo(
                 generator=self.name,
                 config=self.config.to_dict(),
@@ -263,13 +259,7 @@ class Generator:
                 training_schema=schema.to_json(),
                 fit=self.fit_info_,
             )
-            (tmp / CHECKPOINT_FILE).write_text(info.model_dump_json(indent=2))
-            _replace_dir(tmp, path)
-        finally:
-            if tmp.exists():
-                import shutil
-
-                shutil.rmtree(tmp, ignore_errors=True)
+            (work / CHECKPOINT_FILE).write_text(info.model_dump_json(indent=2))
         return path
 
     @classmethod
@@ -446,18 +436,6 @@ def load_module_state(
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:240] + ("..." if len(text) > 240 else "")
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    import shutil
-
-    if dst.exists():
-        backup = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, backup)
-        os.replace(src, dst)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 # ---------------------------------------------------------------------------------- lookup

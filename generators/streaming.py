@@ -8,7 +8,6 @@ chunks are removed. The result equals ``generator.sample(conditions, seed=seed).
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,12 +33,12 @@ def sample_to_disk(
     import datasets
 
     from synthbench.cohort import INFO_FILE
-    from synthbench.generators.base import _replace_dir
+    from synthbench.io import replace_dir, temp_sibling
 
     datasets.disable_progress_bars()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.with_name(f".{out.name}.chunks-{uuid.uuid4().hex[:8]}")
+    work = temp_sibling(out, "chunks")
     work.mkdir()
     try:
         total = len(generator.resolve(conditions, seed=seed))
@@ -65,7 +64,7 @@ def sample_to_disk(
         info = info.model_copy(update={"n": done})
         (final / INFO_FILE).write_text(info.model_dump_json(indent=2))
         del merged
-        _replace_dir(final, out)
+        replace_dir(final, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out

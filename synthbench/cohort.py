@@ -17,10 +17,6 @@ and the native count is kept, so :meth:`native_images` can average them back.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from synthbench import __version__
 from synthbench.errors import DataError
+from synthbench.io import atomic_dir
 
 if TYPE_CHECKING:
     import datasets
@@ -478,20 +475,13 @@ class Cohort:
     def save(self, path: str | Path) -> Path:
         """Write the cohort as a `datasets` folder plus ``synthbench_cohort.json``, atomically:
         a temporary folder beside ``path`` is renamed into place, so a crash never leaves a half cohort."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
         import datasets
 
         datasets.disable_progress_bars()
-        try:
-            self.to_hf().save_to_disk(str(tmp))
-            (tmp / INFO_FILE).write_text(self.info().model_dump_json(indent=2))
-            _replace_dir(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        with atomic_dir(path) as work:
+            self.to_hf().save_to_disk(str(work))
+            (work / INFO_FILE).write_text(self.info().model_dump_json(indent=2))
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Cohort:
@@ -633,28 +623,3 @@ def _missing(n: int, cohorts: Sequence[Cohort], key: str) -> np.ndarray:
     if kinds <= set("biuf"):
         return np.full(n, np.nan)
     return np.full(n, "", dtype=object)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``, replacing an existing ``dst`` only after ``src`` is complete."""
-    if not dst.exists():
-        os.replace(src, dst)
-        return
-    backup = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(dst, backup)
-    try:
-        os.replace(src, dst)
-    except OSError:
-        os.replace(backup, dst)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> Path:
-    """Write JSON via a temporary file and rename, so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-    return path

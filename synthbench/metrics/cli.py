@@ -74,7 +74,7 @@ def evaluate(
 ) -> None:
     """Score SYNTHETIC images against REAL ones: distances, precision/recall, diversity,
     memorisation and more. Prints a table; --json writes every row."""
-    from synthbench.cohort import write_json_atomic
+    from synthbench.io import write_json_atomic
     from synthbench.metrics import DEFAULT_METRICS
     from synthbench.metrics.evaluate import (
         EvalSettings,

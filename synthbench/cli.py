@@ -122,10 +122,12 @@ def _attach_commands() -> None:
     """Commands defined beside their subsystems (their modules import only typer at load)."""
     from synthbench.generators.cli import generate, train
     from synthbench.metrics.cli import evaluate
+    from synthbench.tasks.cli import task
 
     app.command("train")(train)
     app.command("generate")(generate)
     app.command("evaluate")(evaluate)
+    app.command("task")(task)
 
 
 _attach_commands()

@@ -168,7 +168,15 @@ generators: Registry[Any] = _builtins(
         "diffusers": "synthbench.generators.diffusers_pipeline:DiffusersPipeline",
     },
 )
-tasks: Registry[Any] = Registry("task", group="synthbench.tasks")
+tasks: Registry[Any] = _builtins(
+    Registry("task", group="synthbench.tasks", base="synthbench.tasks.base:Task"),
+    {
+        "classification": "synthbench.tasks.classification:Classification",
+        "report-generation": "synthbench.tasks.report_generation:ReportGeneration",
+        "ssl": "synthbench.tasks.ssl:SSL",
+        "biomarker-survival": "synthbench.tasks.biomarker_survival:BiomarkerSurvival",
+    },
+)
 metrics: Registry[Any] = _builtins(
     Registry("metric", group="synthbench.metrics", base="synthbench.metrics.base:QualityMetric"),
     {

@@ -1,1 +1,2 @@
-"""Built-in downstream tasks (registered lazily in synthbench.registry)."""
+"""Built-in downstream tasks, importable as ``synthbench.tasks`` (listed lazily in
+:data:`synthbench.registry.tasks`)."""

@@ -1,0 +1,63 @@
+"""``synthbench task``: the command function, run through typer."""
+
+import typer
+from typer.testing import CliRunner
+
+from synthbench.tasks.cli import task
+
+
+def _app():
+    app = typer.Typer()
+    app.command("task")(task)
+
+    @app.command("noop")
+    def noop() -> None:  # a second command keeps 'task' a named subcommand
+        pass
+
+    return app
+
+
+def test_task_command_prints_rows_and_writes_artifacts(tmp_path):
+    from synthbench.cohort import is_cohort_dir
+    from synthbench.data.source import load_data
+
+    synth = tmp_path / "synth"
+    load_data("phantom:oct?n=80&size=16&seed=5").train.save(synth)
+    assert is_cohort_dir(synth)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "task",
+            "classification",
+            "--data",
+            "phantom:oct?n=48&size=16",
+            "--synthetic",
+            str(synth),
+            "--synth-ratio",
+            "1",
+            "--profile",
+            "smoke",
+            "--set",
+            "steps=2",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "balanced_accuracy" in result.output and "32 synthetic" in result.output
+    from synthbench.results import read_rows
+
+    rows = read_rows(out / "rows.jsonl")
+    assert {(r.synth_ratio, r.n_synth, r.seed) for r in rows} == {(1.0, 32, 3)}
+    assert (out / "predictions.csv").is_file()
+
+
+def test_unknown_task_says_did_you_mean():
+    result = CliRunner().invoke(
+        _app(), ["task", "clasification", "--data", "phantom:oct?n=48&size=16"]
+    )
+    assert result.exit_code != 0
+    assert "did you mean" in str(result.exception)

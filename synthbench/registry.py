@@ -125,10 +125,11 @@ class Registry(Generic[T]):
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         base = _import(self._base) if isinstance(self._base, str) else self._base
-        if base is not None and isinstance(obj, type) and not issubclass(obj, base):
+        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+            what = obj.__qualname__ if isinstance(obj, type) else repr(obj)
             raise RegistryError(
-                f"{self.kind} {name!r} ({entry.origin}) is {obj.__qualname__}, "
-                f"which does not subclass {base.__qualname__}"
+                f"{self.kind} {name!r} ({entry.origin}) is {what}, "
+                f"which is not a subclass of {base.__qualname__}"
             )
         self._loaded[name] = obj  # type: ignore[assignment]
         return obj  # type: ignore[return-value]

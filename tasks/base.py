@@ -215,10 +215,7 @@ def get_task_class(name: str) -> type[Task]:
     """The task class registered as ``name`` (built-ins and plugins)."""
     from synthbench import registry
 
-    cls = registry.tasks.get(name)
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise SynthbenchError(f"task {name!r} is {cls!r}, not a Task subclass")
-    return cls
+    return registry.tasks.get(name)
 
 
 def create_task(name: str, *, profile: str = "quick", **overrides: Any) -> Task:

@@ -39,7 +39,7 @@ def test_unknown_name_says_did_you_mean():
 def test_base_class_is_checked():
     reg: Registry = Registry("widget", base=Base)
     reg.add("wrong", int)
-    with pytest.raises(RegistryError, match="does not subclass"):
+    with pytest.raises(RegistryError, match="not a subclass"):
         reg.get("wrong")
 
 

@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the embedded phantom data: a cohort of every modality, split by patient,
-# and sample grids of each modality to look at.
+# The main job on the embedded phantom data: a cohort of every modality, split by patient, with
+# sample grids to look at; then a generator trained on one modality, a synthetic cohort sampled
+# from it, and its image quality scored against the real images.
+DEMO_DATA := phantom:breast_mri?n=600&size=32
 run: $(STAMP)
 	$(BIN)/synthbench data make 'phantom:all?n=600&size=64' --out $(OUT)/phantoms
 	$(BIN)/synthbench data show $(OUT)/phantoms --out $(OUT)/grids/all_modalities.png
@@ -25,6 +27,10 @@ run: $(STAMP)
 	  $(BIN)/synthbench data show "phantom:$$m?n=200&size=128" --out $(OUT)/grids/$$m.png > /dev/null || exit 1; \
 	  echo "wrote $(OUT)/grids/$$m.png"; \
 	done
+	$(BIN)/synthbench train cvae --data '$(DEMO_DATA)' --profile quick --steps 1500 --no-progress --out $(OUT)/generators/cvae
+	$(BIN)/synthbench generate $(OUT)/generators/cvae -n 24 --seed 0 --out $(OUT)/grids/cvae_samples.png
+	$(BIN)/synthbench generate $(OUT)/generators/cvae --like '$(DEMO_DATA)' --seed 0 --out $(OUT)/synthetic/cvae
+	$(BIN)/synthbench evaluate '$(DEMO_DATA)' $(OUT)/synthetic/cvae --json $(OUT)/quality/cvae.json --out $(OUT)/quality
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,22 +13,17 @@ only) beside ``cgan/config.json``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
-from synthbench.generators.base import (
-    Capabilities,
-    Generator,
-    load_module_state,
-    load_safetensors,
-    save_safetensors,
+from synthbench.generators.base import Capabilities
+from synthbench.generators.neural import (
+    LatentLabelGenerator,
+    NeuralConfig,
+    bottleneck_size,
+    labelled_images,
+    n_parameters,
 )
-from synthbench.generators.conditions import ResolvedConditions
-from synthbench.generators.neural import NeuralConfig, class_ids
 
 if TYPE_CHECKING:
     import torch
@@ -73,10 +68,7 @@ def build_generator(
     import torch
     from torch import nn
 
-    levels = len(widths)
-    if size % 2**levels:
-        raise ValueError(f"cgan needs an image size divisible by {2**levels}, got {size}")
-    low = size // 2**levels
+    low = bottleneck_size("cgan", size, len(widths))
 
     class GeneratorNet(nn.Module):
         def __init__(self) -> None:
@@ -127,7 +119,7 @@ def build_discriminator(channels: int, n_classes: int, widths: tuple[int, ...]) 
     return Discriminator()
 
 
-class CGAN(Generator):
+class CGAN(LatentLabelGenerator):
     """Conditional GAN (see the module docstring)."""
 
     name = "cgan"
@@ -135,36 +127,21 @@ class CGAN(Generator):
     capabilities = Capabilities(conditioning="label", trains=True)
     config: CGANConfig
 
-    def _arch(self) -> dict[str, Any]:
-        schema = self._require_fit()
-        c, h, _ = schema.image_shape
-        return {
-            "channels": c,
-            "size": h,
-            "n_classes": len(schema.class_index()),
-            "widths": list(self.config.widths),
-            "latent": self.config.latent_dim,
-        }
+    def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
+        return build_generator(**arch)
+
+    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net_(z, y)
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
 
-        from synthbench.generators.image_space import to_model_space
-        from synthbench.generators.training import TrainSettings
-        from synthbench.generators.training import train as train_loop
-
         torch.manual_seed(seed)
         arch = self._arch()
-        gen_net = build_generator(**{**arch, "widths": tuple(arch["widths"])})
+        gen_net = self._network(arch)
         disc = build_discriminator(arch["channels"], arch["n_classes"], tuple(arch["widths"]))
-        data = {
-            "x": to_model_space(train.images, arch["channels"]),
-            "y": torch.from_numpy(class_ids(self._require_fit(), train.modality, train.label)),
-        }
+        data = labelled_images(self._require_fit(), train, arch["channels"])
         latent = self.config.latent_dim
-
-        def to_device(device: torch.device) -> None:
-            data.update({k: v.to(device) for k, v in data.items()})
 
         def loss_fn(ctx: Any) -> dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
@@ -176,41 +153,13 @@ class CGAN(Generator):
             g_loss = -d(fake, y).mean()
             return {"discriminator": d_loss, "generator": g_loss}
 
-        result, ema = train_loop(
+        result, ema = self._train(
             {"generator": gen_net, "discriminator": disc},
             loss_fn,
             len(train),
-            TrainSettings.from_config(self.config),
+            data,
             seed=seed,
-            state_dir=self.state_dir,
-            config_hash=self.config_hash,
-            progress=self.progress,
-            description="cgan",
-            on_device=to_device,
             groups={"generator": ["generator"], "discriminator": ["discriminator"]},
         )
         self.net_ = ema["generator"].cpu().eval()
-        return {**result.summary(), "parameters": sum(p.numel() for p in gen_net.parameters())}
-
-    def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
-        import torch
-
-        from synthbench.generators.image_space import from_model_space
-
-        schema = self._require_fit()
-        y = torch.from_numpy(class_ids(self._require_fit(), conditions.modality, conditions.label))
-        z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
-        with torch.no_grad():
-            x = self.net_(z, y)
-        native = np.asarray([schema.channels[m] for m in conditions.modality])
-        return from_model_space(x, native, schema.image_shape[0])
-
-    def _save_state(self, path: Path) -> None:
-        (path / "cgan").mkdir()
-        save_safetensors(dict(self.net_.state_dict()), path / "cgan" / "model.safetensors")
-        (path / "cgan" / "config.json").write_text(json.dumps(self._arch(), indent=2))
-
-    def _load_state(self, path: Path) -> None:
-        arch = json.loads((path / "cgan" / "config.json").read_text())
-        self.net_ = build_generator(**{**arch, "widths": tuple(arch["widths"])}).eval()
-        load_module_state(self.net_, load_safetensors(path / "cgan" / "model.safetensors"), path)
+        return {**result.summary(), "parameters": n_parameters(gen_net)}

@@ -12,23 +12,15 @@ describes it. All randomness comes from the sampling seed.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthbench.generators.base import (
-    Capabilities,
-    CheckpointError,
-    Generator,
-    GeneratorConfig,
-    load_safetensors,
-    save_safetensors,
-)
+from synthbench.generators.base import Capabilities, GeneratorConfig
 from synthbench.generators.conditions import ResolvedConditions
+from synthbench.generators.image_bank import ImageBankGenerator
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +41,7 @@ class ClassicalAugConfig(GeneratorConfig):
     noise_std: float = 0.02
 
 
-class ClassicalAug(Generator):
+class ClassicalAug(ImageBankGenerator):
     """Augmented copies of real images (see the module docstring)."""
 
     name = "classical-aug"
@@ -115,22 +107,3 @@ class ClassicalAug(Generator):
         images = x.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
         # the source image's report still describes its augmented copy
         return images, [self.text_[i] for i in picks]
-
-    # ------------------------------------------------------------------ checkpoints
-    def _save_state(self, path: Path) -> None:
-        import torch
-
-        save_safetensors({"images": torch.from_numpy(self.images_)}, path / "images.safetensors")
-        (path / "images.json").write_text(
-            json.dumps(
-                {"modality": self.modality_, "label": self.label_.tolist(), "text": self.text_}
-            )
-        )
-
-    def _load_state(self, path: Path) -> None:
-        self.images_ = load_safetensors(path / "images.safetensors")["images"].numpy()
-        meta = json.loads((path / "images.json").read_text())
-        self.modality_, self.text_ = list(meta["modality"]), list(meta["text"])
-        self.label_ = np.asarray(meta["label"], np.int64)
-        if not len(self.images_) == len(self.modality_) == len(self.label_) == len(self.text_):
-            raise CheckpointError(f"{path}: image and metadata counts disagree")

@@ -11,22 +11,17 @@ requested class. Weights are saved as ``cvae/model.safetensors`` beside ``cvae/c
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
-from synthbench.generators.base import (
-    Capabilities,
-    Generator,
-    load_module_state,
-    load_safetensors,
-    save_safetensors,
+from synthbench.generators.base import Capabilities
+from synthbench.generators.neural import (
+    LatentLabelGenerator,
+    NeuralConfig,
+    bottleneck_size,
+    labelled_images,
+    n_parameters,
 )
-from synthbench.generators.conditions import ResolvedConditions
-from synthbench.generators.neural import NeuralConfig, class_ids
 
 if TYPE_CHECKING:
     import torch
@@ -70,10 +65,7 @@ def build_cvae(
     import torch
     from torch import nn
 
-    levels = len(widths)
-    if size % 2**levels:
-        raise ValueError(f"cvae needs an image size divisible by {2**levels}, got {size}")
-    low = size // 2**levels
+    low = bottleneck_size("cvae", size, len(widths))
 
     class CVAENet(nn.Module):
         def __init__(self) -> None:
@@ -109,7 +101,7 @@ def build_cvae(
     return CVAENet()
 
 
-class CVAE(Generator):
+class CVAE(LatentLabelGenerator):
     """Conditional VAE (see the module docstring)."""
 
     name = "cvae"
@@ -117,35 +109,20 @@ class CVAE(Generator):
     capabilities = Capabilities(conditioning="label", trains=True)
     config: CVAEConfig
 
-    def _arch(self) -> dict[str, Any]:
-        schema = self._require_fit()
-        c, h, _ = schema.image_shape
-        return {
-            "channels": c,
-            "size": h,
-            "n_classes": len(schema.class_index()),
-            "widths": list(self.config.widths),
-            "latent": self.config.latent_dim,
-        }
+    def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
+        return build_cvae(**arch)
+
+    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net_.decode(z, y)
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
 
-        from synthbench.generators.image_space import to_model_space
-        from synthbench.generators.training import TrainSettings
-        from synthbench.generators.training import train as train_loop
-
         torch.manual_seed(seed)
         arch = self._arch()
-        net = build_cvae(**{**arch, "widths": tuple(arch["widths"])})
-        data = {
-            "x": to_model_space(train.images, arch["channels"]),
-            "y": torch.from_numpy(class_ids(self._require_fit(), train.modality, train.label)),
-        }
+        net = self._network(arch)
+        data = labelled_images(self._require_fit(), train, arch["channels"])
         beta = self.config.beta
-
-        def to_device(device: torch.device) -> None:
-            data.update({k: v.to(device) for k, v in data.items()})
 
         def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
@@ -159,40 +136,6 @@ class CVAE(Generator):
             # per-pixel scale keeps the learning rate meaningful across image sizes
             return (rec + beta * kl) / x[0].numel()
 
-        result, ema = train_loop(
-            {"cvae": net},
-            loss_fn,
-            len(train),
-            TrainSettings.from_config(self.config),
-            seed=seed,
-            state_dir=self.state_dir,
-            config_hash=self.config_hash,
-            progress=self.progress,
-            description="cvae",
-            on_device=to_device,
-        )
+        result, ema = self._train({"cvae": net}, loss_fn, len(train), data, seed=seed)
         self.net_ = ema["cvae"].cpu().eval()
-        return {**result.summary(), "parameters": sum(p.numel() for p in net.parameters())}
-
-    def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
-        import torch
-
-        from synthbench.generators.image_space import from_model_space
-
-        schema = self._require_fit()
-        y = torch.from_numpy(class_ids(self._require_fit(), conditions.modality, conditions.label))
-        z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
-        with torch.no_grad():
-            x = self.net_.decode(z, y)
-        native = np.asarray([schema.channels[m] for m in conditions.modality])
-        return from_model_space(x, native, schema.image_shape[0])
-
-    def _save_state(self, path: Path) -> None:
-        (path / "cvae").mkdir()
-        save_safetensors(dict(self.net_.state_dict()), path / "cvae" / "model.safetensors")
-        (path / "cvae" / "config.json").write_text(json.dumps(self._arch(), indent=2))
-
-    def _load_state(self, path: Path) -> None:
-        arch = json.loads((path / "cvae" / "config.json").read_text())
-        self.net_ = build_cvae(**{**arch, "widths": tuple(arch["widths"])}).eval()
-        load_module_state(self.net_, load_safetensors(path / "cvae" / "model.safetensors"), path)
+        return {**result.summary(), "parameters": n_parameters(net)}

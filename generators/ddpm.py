@@ -18,9 +18,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from synthbench.generators.base import Capabilities, Generator
+from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
-from synthbench.generators.neural import NeuralConfig, class_ids
+from synthbench.generators.neural import (
+    NeuralConfig,
+    NeuralGenerator,
+    class_tensor,
+    labelled_images,
+    n_parameters,
+    to_native,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -64,7 +71,7 @@ class DDPMConfig(NeuralConfig):
     }
 
 
-class DDPM(Generator):
+class DDPM(NeuralGenerator):
     """Class-conditional DDPM (see the module docstring)."""
 
     name = "ddpm"
@@ -99,9 +106,6 @@ class DDPM(Generator):
         import torch
 
         from synthbench.generators import diffusion
-        from synthbench.generators.image_space import to_model_space
-        from synthbench.generators.training import TrainSettings
-        from synthbench.generators.training import train as train_loop
 
         schema = self._require_fit()
         c, h, _ = schema.image_shape
@@ -109,15 +113,9 @@ class DDPM(Generator):
         torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
         unet = self._build_unet(c, h, n_classes)
         scheduler = diffusion.noise_scheduler()
-        data = {
-            "x": to_model_space(train.images, c),
-            "y": torch.from_numpy(class_ids(self._require_fit(), train.modality, train.label)),
-        }
+        data = labelled_images(schema, train, c)
         null = n_classes
         dropout = self.config.cond_dropout
-
-        def to_device(device: torch.device) -> None:
-            data.update({k: v.to(device) for k, v in data.items()})
 
         def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
@@ -129,54 +127,34 @@ class DDPM(Generator):
                 lambda x, t: model(x, t, class_labels=y).sample, x0, scheduler, ctx.generator
             )
 
-        result, ema = train_loop(
-            {"unet": unet},
-            loss_fn,
-            len(train),
-            TrainSettings.from_config(self.config),
-            seed=seed,
-            state_dir=self.state_dir,
-            config_hash=self.config_hash,
-            progress=self.progress,
-            description="ddpm",
-            on_device=to_device,
-        )
+        result, ema = self._train({"unet": unet}, loss_fn, len(train), data, seed=seed)
         self.unet_ = ema["unet"].cpu().eval()
         self.scheduler_config_ = dict(scheduler.config)
-        return {**result.summary(), "parameters": sum(p.numel() for p in unet.parameters())}
+        return {**result.summary(), "parameters": n_parameters(unet)}
 
     def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
         import torch
 
         from synthbench.generators import diffusion
-        from synthbench.generators.image_space import from_model_space
-        from synthbench.generators.training import (
-            autocast,
-            default_device,
-            resolve_mixed_precision,
-        )
 
         schema = self._require_fit()
-        device = default_device()
+        device, precision = self._inference_device()
         unet = self.unet_.to(device)
-        y = torch.from_numpy(
-            class_ids(self._require_fit(), conditions.modality, conditions.label)
-        ).to(device)
+        y = class_tensor(schema, conditions.modality, conditions.label).to(device)
         null = torch.full_like(y, len(schema.class_index()))
         scale = self.config.guidance_scale
         labels = torch.cat([null, y]) if scale != 1.0 else y
-        precision = resolve_mixed_precision(self.config.mixed_precision, device)
-
-        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            with autocast(device, precision):
-                return unet(x, t, class_labels=labels).sample
-
-        sched = diffusion.solver(self.scheduler_config_, self.config.sampling_steps, device)
-        x = diffusion.sample_loop(
-            eps_fn, (len(conditions), *schema.image_shape), sched, generator, device, scale
+        x = diffusion.sample(
+            lambda x, t: unet(x, t, class_labels=labels).sample,
+            (len(conditions), *schema.image_shape),
+            self.scheduler_config_,
+            self.config.sampling_steps,
+            generator,
+            device,
+            precision,
+            scale,
         )
-        native = np.asarray([schema.channels[m] for m in conditions.modality])
-        return from_model_space(x, native, schema.image_shape[0])
+        return to_native(x, schema, conditions.modality)
 
     def _save_state(self, path: Path) -> None:
         from synthbench.generators.diffusion import save_scheduler

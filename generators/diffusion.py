@@ -83,6 +83,28 @@ def diffusion_loss(
     return torch.nn.functional.mse_loss(pred.float(), noise.float())
 
 
+def sample(
+    denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    shape: tuple[int, ...],
+    scheduler_config: dict[str, Any],
+    steps: int,
+    generator: torch.Generator,
+    device: torch.device,
+    mixed_precision: str,
+    guidance_scale: float = 1.0,
+) -> torch.Tensor:
+    """:func:`sample_loop` with a fresh :func:`solver` of ``steps`` steps, calling
+    ``denoise`` under autocast at the resolved ``mixed_precision``."""
+    from synthbench.generators.training import autocast
+
+    def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with autocast(device, mixed_precision):
+            return denoise(x, t)
+
+    scheduler = solver(scheduler_config, steps, device)
+    return sample_loop(eps_fn, shape, scheduler, generator, device, guidance_scale)
+
+
 @torch.no_grad()
 def sample_loop(
     eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

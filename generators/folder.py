@@ -15,7 +15,6 @@ replacement until a pool runs out.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthbench.errors import SynthbenchError
-from synthbench.generators.base import (
-    Capabilities,
-    CheckpointError,
-    Generator,
-    GeneratorConfig,
-    load_safetensors,
-    save_safetensors,
-)
+from synthbench.generators.base import Capabilities, GeneratorConfig
 from synthbench.generators.conditions import Conditions, ResolvedConditions
+from synthbench.generators.image_bank import ImageBankGenerator
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +41,7 @@ class FolderConfig(GeneratorConfig):
     path: str | None = None
 
 
-class Folder(Generator):
+class Folder(ImageBankGenerator):
     """Externally made images (see the module docstring)."""
 
     name = "folder"
@@ -115,24 +108,6 @@ class Folder(Generator):
             picks.append(pool[taken.get(key, 0) % len(pool)])
             taken[key] = taken.get(key, 0) + 1
         return self.images_[picks], [self.text_[i] or t for i, t in zip(picks, conditions.text)]
-
-    def _save_state(self, path: Path) -> None:
-        import torch
-
-        save_safetensors({"images": torch.from_numpy(self.images_)}, path / "images.safetensors")
-        (path / "images.json").write_text(
-            json.dumps(
-                {"modality": self.modality_, "label": self.label_.tolist(), "text": self.text_}
-            )
-        )
-
-    def _load_state(self, path: Path) -> None:
-        self.images_ = load_safetensors(path / "images.safetensors")["images"].numpy()
-        meta = json.loads((path / "images.json").read_text())
-        self.modality_, self.text_ = list(meta["modality"]), list(meta["text"])
-        self.label_ = np.asarray(meta["label"], np.int64)
-        if not len(self.images_) == len(self.modality_) == len(self.label_) == len(self.text_):
-            raise CheckpointError(f"{path}: image and metadata counts disagree")
 
 
 def _read_image(path: Path, native: int, channels: int, size: tuple[int, int]) -> np.ndarray:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from synthbench.errors import SynthbenchError
-from synthbench.generators.base import Capabilities, Generator
+from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
-from synthbench.generators.neural import NeuralConfig
+from synthbench.generators.neural import NeuralConfig, NeuralGenerator, n_parameters, to_native
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +102,7 @@ class MinimConfig(NeuralConfig):
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
 
 
-class Minim(Generator):
+class Minim(NeuralGenerator):
     """MINIM (see the module docstring)."""
 
     name = "minim"
@@ -149,8 +149,6 @@ class Minim(Generator):
 
         from synthbench.generators import diffusion, text
         from synthbench.generators.image_space import to_model_space
-        from synthbench.generators.training import TrainSettings
-        from synthbench.generators.training import train as train_loop
 
         cfg = self.config
         if not any(train.text):
@@ -181,9 +179,6 @@ class Minim(Generator):
         }
         dropout = cfg.cond_dropout
 
-        def to_device(device: torch.device) -> None:
-            data.update({k: v.to(device) for k, v in data.items()})
-
         def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
             x0, ids, mask = data["x"][idx], data["ids"][idx], data["mask"][idx]
@@ -203,17 +198,8 @@ class Minim(Generator):
                 ctx.generator,
             )
 
-        result, ema = train_loop(
-            {"unet": unet, "text_encoder": encoder},
-            loss_fn,
-            len(train),
-            TrainSettings.from_config(cfg),
-            seed=seed,
-            state_dir=self.state_dir,
-            config_hash=self.config_hash,
-            progress=self.progress,
-            description="minim",
-            on_device=to_device,
+        result, ema = self._train(
+            {"unet": unet, "text_encoder": encoder}, loss_fn, len(train), data, seed=seed
         )
         self.unet_ = ema["unet"].cpu().eval()
         self.text_encoder_ = ema["text_encoder"].cpu().eval()
@@ -223,8 +209,8 @@ class Minim(Generator):
         }
         return {
             **result.summary(),
-            "parameters": sum(p.numel() for p in unet.parameters()),
-            "text_encoder_parameters": sum(p.numel() for p in encoder.parameters()),
+            "parameters": n_parameters(unet),
+            "text_encoder_parameters": n_parameters(encoder),
         }
 
     # ------------------------------------------------------------------ sample
@@ -232,18 +218,12 @@ class Minim(Generator):
         import torch
 
         from synthbench.generators import diffusion, text
-        from synthbench.generators.image_space import from_model_space
-        from synthbench.generators.training import (
-            autocast,
-            default_device,
-            resolve_mixed_precision,
-        )
+        from synthbench.generators.training import autocast
 
         cfg = self.config
         schema = self._require_fit()
-        device = default_device()
+        device, precision = self._inference_device()
         unet, encoder = self.unet_.to(device), self.text_encoder_.to(device)
-        precision = resolve_mixed_precision(cfg.mixed_precision, device)
         n = len(conditions)
         ids, mask = self.tokenizer_(list(conditions.text))
         guided = cfg.guidance_scale != 1.0
@@ -255,16 +235,19 @@ class Minim(Generator):
         with torch.no_grad(), autocast(device, precision):
             states = text.encode(encoder, ids, mask)
 
-        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            with autocast(device, precision):
-                return unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
-
-        sched = diffusion.solver(self.scheduler_config_, cfg.sampling_steps, device)
-        shape = (n, MODEL_CHANNELS, cfg.image_size, cfg.image_size)
-        x = diffusion.sample_loop(eps_fn, shape, sched, generator, device, cfg.guidance_scale)
-        x = self._resize(x, schema.image_shape[-1])
-        native = np.asarray([schema.channels[m] for m in conditions.modality])
-        return from_model_space(x, native, schema.image_shape[0])
+        x = diffusion.sample(
+            lambda x, t: (
+                unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
+            ),
+            (n, MODEL_CHANNELS, cfg.image_size, cfg.image_size),
+            self.scheduler_config_,
+            cfg.sampling_steps,
+            generator,
+            device,
+            precision,
+            cfg.guidance_scale,
+        )
+        return to_native(self._resize(x, schema.image_shape[-1]), schema, conditions.modality)
 
     # ------------------------------------------------------------------ checkpoints
     def _save_state(self, path: Path) -> None:

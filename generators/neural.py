@@ -1,5 +1,6 @@
 """Pieces shared by the neural generators (ddpm, cvae, cgan, minim): training-loop settings in
-their configs, and the global class index that label-conditioned networks embed.
+their configs, the global class index that label-conditioned networks embed, the call into the
+shared training loop, and the conversion of model outputs back to each modality's channels.
 
 >>> NeuralConfig().mixed_precision
 'auto'
@@ -7,13 +8,28 @@ their configs, and the global class index that label-conditioned networks embed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthbench.generators.base import GeneratorConfig
-from synthbench.generators.conditions import CohortSchema
+from synthbench.generators.base import (
+    Generator,
+    GeneratorConfig,
+    load_module_state,
+    load_safetensors,
+    save_safetensors,
+)
+from synthbench.generators.conditions import CohortSchema, ResolvedConditions
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthbench.cohort import Cohort
+    from synthbench.generators.training import TrainResult
 
 
 @dataclass(frozen=True)
@@ -40,3 +56,133 @@ def class_ids(schema: CohortSchema, modality: Sequence[str], label: np.ndarray) 
     return np.asarray(
         [index.get((m, int(k)), index.get((m, -1), 0)) for m, k in zip(modality, label)], np.int64
     )
+
+
+def class_tensor(schema: CohortSchema, modality: Sequence[str], label: np.ndarray) -> torch.Tensor:
+    """:func:`class_ids` as a CPU tensor, ready for an ``nn.Embedding``."""
+    import torch
+
+    return torch.from_numpy(class_ids(schema, modality, label))
+
+
+def labelled_images(schema: CohortSchema, train: Cohort, channels: int) -> dict[str, torch.Tensor]:
+    """A label-conditioned network's training data: images ``x`` in model space with
+    ``channels`` channels, and their class indices ``y``."""
+    from synthbench.generators.image_space import to_model_space
+
+    return {
+        "x": to_model_space(train.images, channels),
+        "y": class_tensor(schema, train.modality, train.label),
+    }
+
+
+def to_native(x: torch.Tensor, schema: CohortSchema, modality: Sequence[str]) -> np.ndarray:
+    """Model-space images back to uint8 in the training image shape, each row in its
+    modality's native channels."""
+    from synthbench.generators.image_space import from_model_space
+
+    native = np.asarray([schema.channels[m] for m in modality])
+    return from_model_space(x, native, schema.image_shape[0])
+
+
+def bottleneck_size(generator: str, size: int, levels: int) -> int:
+    """The side of the feature map after ``levels`` halvings of ``size`` px images."""
+    if size % 2**levels:
+        raise ValueError(f"{generator} needs an image size divisible by {2**levels}, got {size}")
+    return size // 2**levels
+
+
+def n_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class NeuralGenerator(Generator):
+    """Base of the generators that train through the shared loop (``training.train``)."""
+
+    config: NeuralConfig
+
+    def _train(
+        self,
+        modules: dict[str, torch.nn.Module],
+        loss_fn: Callable[[Any], torch.Tensor | dict[str, torch.Tensor]],
+        n_items: int,
+        data: dict[str, torch.Tensor],
+        *,
+        seed: int,
+        groups: dict[str, list[str]] | None = None,
+    ) -> tuple[TrainResult, dict[str, torch.nn.Module]]:
+        """``training.train`` with this generator's settings, resume folder and progress bar;
+        the tensors in ``data`` are moved (in place) to the training device first."""
+        from synthbench.generators.training import TrainSettings, train
+
+        def to_device(device: torch.device) -> None:
+            data.update({k: v.to(device) for k, v in data.items()})
+
+        return train(
+            modules,
+            loss_fn,
+            n_items,
+            TrainSettings.from_config(self.config),
+            seed=seed,
+            state_dir=self.state_dir,
+            config_hash=self.config_hash,
+            progress=self.progress,
+            description=self.name,
+            on_device=to_device,
+            groups=groups,
+        )
+
+    def _inference_device(self) -> tuple[torch.device, str]:
+        """The device to sample on and the mixed precision the config resolves to there."""
+        from synthbench.generators.training import default_device, resolve_mixed_precision
+
+        device = default_device()
+        return device, resolve_mixed_precision(self.config.mixed_precision, device)
+
+
+class LatentLabelGenerator(NeuralGenerator):
+    """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, I)`` of
+    ``config.latent_dim`` and a class index into an image, kept in ``net_`` and saved as
+    ``<name>/model.safetensors`` beside ``<name>/config.json`` (the architecture)."""
+
+    def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
+        """The network of an architecture from :meth:`_arch` (``widths`` a tuple)."""
+        raise NotImplementedError
+
+    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Model-space images from noise ``z`` and classes ``y`` with the fitted ``net_``."""
+        raise NotImplementedError
+
+    def _arch(self) -> dict[str, Any]:
+        schema = self._require_fit()
+        c, h, _ = schema.image_shape
+        return {
+            "channels": c,
+            "size": h,
+            "n_classes": len(schema.class_index()),
+            "widths": list(self.config.widths),
+            "latent": self.config.latent_dim,
+        }
+
+    def _network(self, arch: dict[str, Any]) -> torch.nn.Module:
+        return self._build_network({**arch, "widths": tuple(arch["widths"])})
+
+    def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:
+        import torch
+
+        schema = self._require_fit()
+        y = class_tensor(schema, conditions.modality, conditions.label)
+        z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
+        with torch.no_grad():
+            x = self._decode(z, y)
+        return to_native(x, schema, conditions.modality)
+
+    def _save_state(self, path: Path) -> None:
+        (path / self.name).mkdir()
+        save_safetensors(dict(self.net_.state_dict()), path / self.name / "model.safetensors")
+        (path / self.name / "config.json").write_text(json.dumps(self._arch(), indent=2))
+
+    def _load_state(self, path: Path) -> None:
+        arch = json.loads((path / self.name / "config.json").read_text())
+        self.net_ = self._network(arch).eval()
+        load_module_state(self.net_, load_safetensors(path / self.name / "model.safetensors"), path)

@@ -23,16 +23,35 @@ def images_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
 
 
+#: Small timm ResNets for 32-64 px images trained from scratch on a CPU: timm's ``resnet18`` with
+#: one BasicBlock per stage, few channels, and the stem conv at stride 1 (its max-pool kept), so a
+#: 32 px image enters the first stage at 16x16 and the last at 2x2 instead of 1x1.
+SMALL_RESNETS: dict[str, dict[str, tuple[int, ...]]] = {
+    "small_resnet10_w16": {"layers": (1, 1, 1, 1), "channels": (16, 32, 64, 128)},
+    "small_resnet10_w32": {"layers": (1, 1, 1, 1), "channels": (32, 64, 128, 256)},
+}
+
+
 def build_backbone(
     name: str, *, in_chans: int, num_classes: int, pretrained_path: str | None = None
 ) -> nn.Module:
     """A timm model from scratch, or with weights from a local file (never downloaded).
 
-    ``num_classes=0`` gives the pooled-feature backbone without a head.
+    ``num_classes=0`` gives the pooled-feature backbone without a head. Names in
+    :data:`SMALL_RESNETS` build those small-image ResNets (from scratch only).
     """
     import timm
 
     kwargs = {"num_classes": num_classes, "in_chans": in_chans}
+    if name in SMALL_RESNETS:
+        if pretrained_path:
+            raise SynthbenchError(f"{name} has no pretrained weights; it trains from scratch")
+        args = SMALL_RESNETS[name]
+        model = timm.create_model(
+            "resnet18", pretrained=False, stem_width=args["channels"][0], **args, **kwargs
+        )
+        model.conv1.stride = (1, 1)
+        return model
     if pretrained_path:
         path = Path(pretrained_path)
         if not path.is_file():

@@ -6,7 +6,8 @@ A real training set of 50 images per class (phantom OCT, 32 px) is trained on al
 as many extra images from three "generators": ``classical-aug`` (augmented copies of the 50),
 an oracle (held-out real phantom images of other patients: what a perfect generator would give)
 and pure noise images with random labels. Expected: oracle > classical-aug >= real-only > noise.
-Prints accuracy and balanced accuracy per arm (mean over seeds) and the wall time.
+Prints accuracy and balanced accuracy per arm (mean, standard deviation and a t-based 95% CI of
+the mean over seeds), the per-seed accuracies, the paired gain over real-only and the wall time.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ def main() -> None:
         f"{args.modality} {args.size}px, {len(small)} real training images ({args.per_class}/class), "
         f"+{args.ratio:g}x, val {len(data.val)}, test {len(data.test)}, profile {args.profile}"
     )
-    print(f"{'arm':<14} {'n_synth':>7} {'accuracy':>9} {'bal_acc':>8}  per seed")
+    print(
+        f"{'arm':<14} {'n_synth':>7} {'acc mean':>8} {'sd':>6} {'95% CI':>15} {'bal_acc':>8} "
+        f"{'gain':>7}  per-seed accuracy"
+    )
+    base: list[float] | None = None
     for arm, synthetic in arms.items():
         accs, bals, t0 = [], [], time.perf_counter()
         for seed in args.seeds:
@@ -86,10 +91,26 @@ def main() -> None:
             values = {r.metric: r.value for r in rows}
             accs.append(values["accuracy"])
             bals.append(values["balanced_accuracy"])
+        base = accs if base is None else base
+        lo, hi = _ci95(accs)
+        sd = np.std(accs, ddof=1) if len(accs) > 1 else float("nan")
+        gain = np.mean(np.subtract(accs, base))
         print(
-            f"{arm:<14} {train_mix.n_synth:>7} {np.mean(accs):>9.3f} {np.mean(bals):>8.3f}  "
-            f"{' '.join(f'{a:.3f}' for a in accs)}  ({time.perf_counter() - t0:.0f} s)"
+            f"{arm:<14} {train_mix.n_synth:>7} {np.mean(accs):>8.3f} {sd:>6.3f} "
+            f"{f'[{lo:.3f}, {hi:.3f}]':>15} {np.mean(bals):>8.3f} {gain:>+7.3f}  "
+            f"{' '.join(f'{a:.3f}' for a in accs)}  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
         )
+
+
+def _ci95(values: list[float]) -> tuple[float, float]:
+    """t-based 95% confidence interval of the mean (NaN with a single seed)."""
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    return float(np.mean(values) - half), float(np.mean(values) + half)
 
 
 if __name__ == "__main__":

@@ -160,10 +160,15 @@ class EMA:
             for k, m in modules.items()
             if any(p.requires_grad for p in m.parameters())
         }
+        self._params: dict[str, tuple[nn.Module, list[nn.Parameter]]] = {}
 
     def step(self, modules: dict[str, nn.Module]) -> None:
         for k, tracker in self.trackers.items():
-            tracker.step(list(modules[k].parameters()))
+            # walking the module tree each step costs more than the averaging: list it once
+            cached = self._params.get(k)
+            if cached is None or cached[0] is not modules[k]:
+                cached = self._params[k] = (modules[k], list(modules[k].parameters()))
+            tracker.step(cached[1])
 
     def copy_to_modules(self, trained: dict[str, nn.Module]) -> dict[str, nn.Module]:
         """The averaged modules; buffers (batch-norm statistics) are taken from ``trained``."""

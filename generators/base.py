@@ -20,9 +20,7 @@ Loading never unpickles: weights are safetensors, everything else is JSON.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from synthbench import __version__
+from synthbench.config import ProfiledConfig
 from synthbench.errors import SynthbenchError
 from synthbench.generators.conditions import CohortSchema, Conditions, ResolvedConditions
 from synthbench.io import atomic_dir
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
     from synthbench.cohort import Cohort
 
-PROFILES = ("smoke", "quick", "standard")
 CHECKPOINT_FILE = "synthbench_generator.json"
 CHECKPOINT_FORMAT = 1
 
@@ -52,87 +50,11 @@ class CheckpointError(SynthbenchError):
 
 # ---------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(ProfiledConfig):
     """Base of every generator's settings. Subclasses add fields (defaults = the ``quick``
     profile) and per-profile overrides in ``PROFILES``; ``for_profile`` builds one."""
 
-    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    @classmethod
-    def for_profile(cls, profile: str = "quick", **overrides: Any) -> GeneratorConfig:
-        """The config of a budget profile, with ``overrides`` on top (unknown keys are errors)."""
-        if profile not in PROFILES:
-            raise SynthbenchError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-        values = {**cls.PROFILES.get(profile, {}), **overrides}
-        return cls.from_dict(values)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise SynthbenchError(
-                f"{cls.__qualname__}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
-            )
-        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        try:
-            return cls(**clean)
-        except (TypeError, ValueError) as exc:
-            raise SynthbenchError(f"{cls.__qualname__}: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def replace(self, **changes: Any) -> GeneratorConfig:
-        return self.from_dict({**self.to_dict(), **changes})
-
-    @classmethod
-    def parse_override(cls, text: str) -> tuple[str, Any]:
-        """``"key=value"`` from the command line, the value typed like the field's default."""
-        key, sep, raw = text.partition("=")
-        key = key.strip().replace("-", "_")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        if not sep or key not in fields:
-            raise SynthbenchError(
-                f"--set {text!r}: expected key=value with key one of {', '.join(fields)}"
-            )
-        default = fields[key].default
-        raw = raw.strip()
-        try:
-            if isinstance(default, bool):
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(raw)
-                return key, raw.lower() in ("true", "1", "yes")
-            if isinstance(default, int):
-                return key, int(raw)
-            if default is None and raw.lstrip("-").isdigit():
-                return key, int(raw)
-            if isinstance(default, float) or (default is None and _looks_numeric(raw)):
-                return key, float(raw)
-            if isinstance(default, tuple):
-                items = [v.strip() for v in raw.strip("()[]").split(",") if v.strip()]
-                kind = type(default[0]) if default else str
-                return key, tuple(kind(v) for v in items)
-        except ValueError:
-            raise SynthbenchError(
-                f"--set {text!r}: {raw!r} is not a valid {type(default).__name__}"
-            ) from None
-        return key, None if raw.lower() == "none" else raw
-
-    def config_hash(self, generator: str) -> str:
-        """A stable 12-hex-digit hash of the generator name and every setting."""
-        payload = json.dumps(
-            {"generator": generator, "config": self.to_dict()}, sort_keys=True, default=list
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def _looks_numeric(raw: str) -> bool:
-    try:
-        float(raw)
-    except ValueError:
-        return False
-    return True
+    HASH_KIND: ClassVar[str] = "generator"
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,13 @@ the data set, the generator and the protocol, and writes the rows and the task's
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from synthbench.config import ProfiledConfig
 from synthbench.errors import SynthbenchError
 
 if TYPE_CHECKING:
@@ -34,69 +32,14 @@ if TYPE_CHECKING:
     from synthbench.results import ResultRow
     from synthbench.tasks.mixing import Mix
 
-PROFILES = ("smoke", "quick", "standard")
 ROWS_FILE = "rows.jsonl"
 
 
 @dataclass(frozen=True)
-class TaskConfig:
+class TaskConfig(ProfiledConfig):
     """Base of every task's settings; ``for_profile`` builds the config of a budget profile."""
 
-    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    @classmethod
-    def for_profile(cls, profile: str = "quick", **overrides: Any) -> TaskConfig:
-        """The config of a budget profile, with ``overrides`` on top (unknown keys are errors)."""
-        if profile not in PROFILES:
-            raise SynthbenchError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-        return cls.from_dict({**cls.PROFILES.get(profile, {}), **overrides})
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TaskConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise SynthbenchError(
-                f"{cls.__qualname__}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(names)}"
-            )
-        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        try:
-            return cls(**clean)
-        except (TypeError, ValueError) as exc:
-            raise SynthbenchError(f"{cls.__qualname__}: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def parse_override(cls, text: str) -> tuple[str, Any]:
-        """``"key=value"`` from the command line, typed like the field's default."""
-        key, sep, raw = text.partition("=")
-        key = key.strip().replace("-", "_")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        if not sep or key not in fields:
-            raise SynthbenchError(
-                f"--set {text!r}: expected key=value with key one of {', '.join(fields)}"
-            )
-        default, raw = fields[key].default, raw.strip()
-        try:
-            if isinstance(default, bool):
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(raw)
-                return key, raw.lower() in ("true", "1", "yes")
-            if isinstance(default, int):
-                return key, int(raw)
-            if isinstance(default, float):
-                return key, float(raw)
-        except ValueError:
-            raise SynthbenchError(
-                f"--set {text!r}: {raw!r} is not a valid {type(default).__name__}"
-            ) from None
-        return key, None if raw.lower() == "none" else raw
-
-    def config_hash(self, task: str) -> str:
-        payload = json.dumps({"task": task, "config": self.to_dict()}, sort_keys=True, default=list)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    HASH_KIND: ClassVar[str] = "task"
 
 
 @dataclass

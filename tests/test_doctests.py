@@ -10,6 +10,7 @@ MODULES = [
     "synthbench.registry",
     "synthbench.results",
     "synthbench.data.source",
+    "synthbench.config",
     "synthbench.data.phantoms",
 ]
 

@@ -39,7 +39,8 @@ def test_declares_contract(gen):
 
 
 def test_fit_returns_self_and_profiles_exist(mixed_data):
-    from synthbench.generators.base import PROFILES, get_generator_class
+    from synthbench.config import PROFILES
+    from synthbench.generators.base import get_generator_class
 
     for name in GENERATOR_NAMES:
         cls = get_generator_class(name)

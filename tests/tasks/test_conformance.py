@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 
+from synthbench.config import PROFILES
 from synthbench.registry import builtin_names, tasks
 from synthbench.results import ResultRow, read_rows
-from synthbench.tasks.base import PROFILES, Task, create_task, get_task_class
+from synthbench.tasks.base import Task, create_task, get_task_class
 from synthbench.tasks.mixing import mix
 
 TASK_NAMES = builtin_names(tasks)

@@ -23,3 +23,12 @@ def test_sizes_and_prefix():
     assert first_size_mm("no size here") is None
     assert modality_prefix("Chest X-ray: clear lungs.") == "Chest X-ray"
     assert modality_prefix("no prefix here") is None
+
+
+def test_negation_after_the_finding_and_after_a_colon():
+    assert not asserted("OCT: Subretinal fluid has resolved.", r"subretinal fluid")
+    assert not asserted("OCT: Intraretinal cysts are absent.", r"cysts?")
+    assert not asserted("Chest CT: Nodules: none.", r"nodules?")
+    assert not asserted("Brain MRI: a mass is not seen.", r"mass")
+    assert asserted("Fundus: hard exudates present; no haemorrhage.", r"exudates")
+    assert asserted("Chest X-ray: nodule in the left upper zone.", r"nodule")

@@ -27,7 +27,19 @@ NEGATION_CUES = (
 )
 _NEG_RE = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
 # a full stop ends a clause, a decimal point ("1.4 cm", "ratio 0.56") does not
-_CLAUSE_SPLIT = re.compile(r"\.(?!\d)|[;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(
+    r"(?<!\d)\.|\.(?!\d)|[;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE
+)
+# "Nodules: none" keeps its negation inside one clause once the colon is dropped
+_COLON_NEGATION = re.compile(
+    r":\s*(?=(?:none|no|absent|negative|not seen|not identified)\b)", re.IGNORECASE
+)
+# negation that follows the finding within a few words: "cysts are absent", "fluid has resolved"
+POST_NEGATION = re.compile(
+    r"^\W*(?:\w+\W+){0,4}?(?:none|not (?:seen|identified|present|detected|visuali[sz]ed)"
+    r"|absent|(?:has |have )?(?:resolved|regressed|disappeared)|ruled out|excluded)\b",
+    re.IGNORECASE,
+)
 
 
 def pick(rng: np.random.Generator, options: Sequence[str]) -> str:
@@ -52,20 +64,25 @@ def _sentence(s: str) -> str:
 
 def clauses(text: str) -> list[str]:
     """Split a report into clauses, the scope of negation."""
+    text = _COLON_NEGATION.sub(" ", text)
     return [c.strip() for c in _CLAUSE_SPLIT.split(text) if c and c.strip()]
 
 
-def asserted(text: str, pattern: str | re.Pattern[str]) -> bool:
-    """True when ``pattern`` occurs in some clause of ``text`` that does not negate it.
-
-    A match counts as negated when a negation cue appears earlier in the same clause.
-    """
+def affirms(clause: str, pattern: str | re.Pattern[str]) -> bool:
+    """True when ``pattern`` occurs in ``clause`` negated neither before it ("no drusen") nor
+    just after it ("drusen are absent")."""
     rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
-    for clause in clauses(text):
-        for m in rx.finditer(clause):
-            if not _NEG_RE.search(clause[: m.start()]):
-                return True
+    for m in rx.finditer(clause):
+        if _NEG_RE.search(clause[: m.start()]) or POST_NEGATION.search(clause[m.end() :]):
+            continue
+        return True
     return False
+
+
+def asserted(text: str, pattern: str | re.Pattern[str]) -> bool:
+    """True when some clause of ``text`` affirms ``pattern`` (see :func:`affirms`)."""
+    rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+    return any(affirms(clause, rx) for clause in clauses(text))
 
 
 def mentioned(text: str, pattern: str | re.Pattern[str]) -> bool:

@@ -19,7 +19,8 @@ import numpy as np
 from synthbench.data.phantoms._base import Factors, ModalityInfo, PhantomModality, ReportLabels
 from synthbench.data.phantoms._common import grid, lerp, smooth_noise, smoothstep
 from synthbench.data.phantoms._text import (
-    NEGATION_CUES,
+    affirms,
+    clauses,
     first_size_mm,
     join_report,
     size_text,
@@ -204,7 +205,7 @@ class ChestCT(PhantomModality):
     def label_report(self, text: str) -> ReportLabels:
         findings: set[str] = set()
         measurements: dict[str, float] = {}
-        nodule_clauses = [cl for cl in _clauses(text) if _affirms(cl, _NODULE_RX)]
+        nodule_clauses = [cl for cl in clauses(text) if affirms(cl, _NODULE_RX)]
         if nodule_clauses:
             findings.add("nodule")
             size = next(
@@ -667,37 +668,3 @@ _NODULE_RX = re.compile(
     re.IGNORECASE,
 )
 # negation written after the finding, within its clause ("nodule: none", "nodule not seen")
-_POST_NEGATION = re.compile(
-    r"^\W*(?:\w+\W+){0,4}?(?:none|not (?:seen|identified|present|detected|visuali[sz]ed)"
-    r"|absent|has resolved|resolved|ruled out|excluded)\b",
-    re.IGNORECASE,
-)
-
-
-_PRE_NEGATION = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
-# "Nodules: none" keeps its negation inside one clause once the colon is dropped
-_COLON_NEGATION = re.compile(
-    r":\s*(?=(?:none|no|absent|negative|not seen|not identified)\b)", re.IGNORECASE
-)
-
-
-# clause boundaries as in ``_text.clauses``, except that a decimal point ("1.4 cm") is no boundary
-_CLAUSE_SPLIT = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE
-)
-
-
-def _clauses(text: str) -> list[str]:
-    text = _COLON_NEGATION.sub(" ", text)
-    return [c.strip() for c in _CLAUSE_SPLIT.split(text) if c and c.strip()]
-
-
-def _affirms(clause: str, pattern: re.Pattern[str]) -> bool:
-    """Whether one clause mentions ``pattern`` without negating it before or after."""
-    for m in pattern.finditer(clause):
-        if _PRE_NEGATION.search(clause[: m.start()]):
-            continue
-        if _POST_NEGATION.search(clause[m.end() :]):
-            continue
-        return True
-    return False

@@ -18,7 +18,7 @@ import numpy as np
 
 from synthbench.data.phantoms._base import Factors, ModalityInfo, PhantomModality, ReportLabels
 from synthbench.data.phantoms._common import grid, lerp, smooth_noise, smoothstep
-from synthbench.data.phantoms._text import NEGATION_CUES, first_size_mm, join_report, size_text
+from synthbench.data.phantoms._text import affirms, clauses, first_size_mm, join_report, size_text
 
 RIGHT, LEFT, BOTH = 0, 1, 2  # the patient's sides; the patient's right is the image's left
 SIDES = ("right", "left")
@@ -205,19 +205,19 @@ class ChestXRay(PhantomModality):
 
     # ------------------------------------------------------------------ labeller
     def label_report(self, text: str) -> ReportLabels:
-        parts = _clauses(text)
+        parts = clauses(text)
         found: set[str] = set()
         measurements: dict[str, float] = {}
         ctr = _read_ctr(text)
         if ctr is not None:
             measurements["ctr"] = ctr
-        if any(_affirms(p, _CARDIO_RX) for p in parts) or (ctr is not None and ctr > 0.5):
+        if any(affirms(p, _CARDIO_RX) for p in parts) or (ctr is not None and ctr > 0.5):
             found.add("cardiomegaly")
-        if any(_affirms(p, _EFFUSION_RX) for p in parts):
+        if any(affirms(p, _EFFUSION_RX) for p in parts):
             found.add("effusion")
-        if any(_affirms(p, _CONSOLIDATION_RX) for p in parts):
+        if any(affirms(p, _CONSOLIDATION_RX) for p in parts):
             found.add("consolidation")
-        nodule_parts = [p for p in parts if _affirms(p, _NODULE_RX)]
+        nodule_parts = [p for p in parts if affirms(p, _NODULE_RX)]
         if nodule_parts:
             found.add("nodule")
             size = next((s for s in map(first_size_mm, nodule_parts) if s is not None), None)
@@ -580,35 +580,6 @@ _NODULE_RX = re.compile(
 _CTR_RX = re.compile(
     r"\b(?:cardiothoracic ratio|CTR)\b\D{0,24}?(\d*\.\d+|\d+(?:\.\d+)?\s*%)", re.IGNORECASE
 )
-_PRE_NEGATION = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
-_POST_NEGATION = re.compile(
-    r"^\W*(?:\w+\W+){0,4}?(?:none|not (?:seen|identified|present|detected|visuali[sz]ed)"
-    r"|absent|has resolved|resolved|ruled out|excluded)\b",
-    re.IGNORECASE,
-)
-_COLON_NEGATION = re.compile(
-    r":\s*(?=(?:none|no|absent|negative|not seen|not identified)\b)", re.IGNORECASE
-)
-# clause boundaries as in ``_text.clauses``, except that a decimal point ("0.56") is no boundary
-_CLAUSE_SPLIT = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[;:]|\bbut\b|\bhowever\b|\balthough\b", re.IGNORECASE
-)
-
-
-def _clauses(text: str) -> list[str]:
-    text = _COLON_NEGATION.sub(" ", text)
-    return [c.strip() for c in _CLAUSE_SPLIT.split(text) if c and c.strip()]
-
-
-def _affirms(clause: str, pattern: re.Pattern[str]) -> bool:
-    """Whether one clause mentions ``pattern`` without negating it before or after."""
-    for m in pattern.finditer(clause):
-        if _PRE_NEGATION.search(clause[: m.start()]):
-            continue
-        if _POST_NEGATION.search(clause[m.end() :]):
-            continue
-        return True
-    return False
 
 
 def _read_ctr(text: str) -> float | None:

@@ -21,8 +21,7 @@ import numpy as np
 from synthbench.data.phantoms._base import Factors, ModalityInfo, PhantomModality, ReportLabels
 from synthbench.data.phantoms._common import col, grid, lerp, soft_ellipse
 from synthbench.data.phantoms._text import (
-    NEGATION_CUES,
-    clauses,
+    asserted,
     first_size_mm,
     join_report,
     pick,
@@ -453,7 +452,7 @@ class OCT(PhantomModality):
 
     # ------------------------------------------------------------------ labeller
     def label_report(self, text: str) -> ReportLabels:
-        found = {name for name, rx in _FINDING_PATTERNS.items() if _asserted(text, rx)}
+        found = {name for name, rx in _FINDING_PATTERNS.items() if asserted(text, rx)}
         measurements: dict[str, float] = {}
         size = first_size_mm(text)
         if size is not None:
@@ -486,19 +485,3 @@ _FINDING_PATTERNS = {
 _THICKNESS = re.compile(
     r"thickness\D{0,30}?(\d{2,4})\s*(µm|um|microns?|micrometres?)", re.IGNORECASE
 )
-_NEGATED_BEFORE = re.compile("|".join(NEGATION_CUES), re.IGNORECASE)
-_NEGATED_AFTER = re.compile(
-    r"\b(has|have) (resolved|regressed|disappeared)|\b(is|are) (absent|not seen)|\bruled out",
-    re.IGNORECASE,
-)
-
-
-def _asserted(text: str, rx: re.Pattern[str]) -> bool:
-    """Like ``asserted``, and also reads "fluid has resolved" or "cysts are absent" as negated."""
-    for clause in clauses(text):
-        for m in rx.finditer(clause):
-            if not _NEGATED_BEFORE.search(clause[: m.start()]) and not _NEGATED_AFTER.search(
-                clause[m.end() :]
-            ):
-                return True
-    return False

@@ -12,10 +12,8 @@ Metric name and qualifiers are separate fields: per-class accuracy is ``metric="
 from __future__ import annotations
 
 import functools
-import os
 import platform
 import subprocess
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -72,14 +70,10 @@ class ResultRow(BaseModel):
 
 def write_rows(path: str | Path, rows: Iterable[ResultRow]) -> Path:
     """Write rows as JSON lines, atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with tmp.open("w") as fh:
-        for row in rows:
-            fh.write(row.model_dump_json() + "\n")
-    os.replace(tmp, path)
-    return path
+    from synthbench.io import write_text_atomic
+
+    write_text_atomic(path, "".join(row.model_dump_json() + "\n" for row in rows))
+    return Path(path)
 
 
 def read_rows(path: str | Path) -> list[ResultRow]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthbench import __version__
+from synthbench.io import temp_sibling, write_json_atomic
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
@@ -108,13 +108,11 @@ class FeatureCache:
         self.misses += 1
         value = np.asarray(compute())
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}.npy")
-        np.save(tmp, value, allow_pickle=False)
+        tmp = temp_sibling(path)
+        with tmp.open("wb") as fh:
+            np.save(fh, value, allow_pickle=False)
         os.replace(tmp, path)
-        meta = path.with_suffix(".json")
-        meta.write_text(
-            json.dumps({**parts, "synthbench_version": __version__}, indent=2, default=str)
-        )
+        write_json_atomic(path.with_suffix(".json"), {**parts, "synthbench_version": __version__})
         return value
 
     def folder(self, kind: str, parts: dict[str, Any]) -> Path:

@@ -376,5 +376,8 @@ def create_generator(name: str, *, profile: str = "quick", **overrides: Any) -> 
 
 
 def load_generator(path: str | Path) -> Generator:
-    """Load any generator checkpoint folder (the generator named in its JSON)."""
-    return Generator.load(path)
+    """Load any generator checkpoint folder (the generator named in its JSON), or a shipped one
+    named ``shipped:<name>``."""
+    from synthbench.generators.shipped import resolve_checkpoint
+
+    return Generator.load(resolve_checkpoint(path))

@@ -47,14 +47,21 @@ def _root(
 @app.command("ls")
 def ls(
     kind: Annotated[
-        str, typer.Argument(help="generators, tasks, metrics, feature-extractors or datasets")
+        str,
+        typer.Argument(
+            help="generators, tasks, metrics, feature-extractors, datasets or checkpoints"
+        ),
     ],
 ) -> None:
-    """List the registered components of one kind (built-ins and installed plugins)."""
+    """List the registered components of one kind (built-ins and installed plugins), or the
+    shipped generator checkpoints (``checkpoints``)."""
     from synthbench.registry import REGISTRIES
 
+    if kind == "checkpoints":
+        _ls_checkpoints()
+        return
     if kind not in REGISTRIES:
-        raise SynthbenchError(f"unknown kind {kind!r}; valid: {', '.join(REGISTRIES)}")
+        raise SynthbenchError(f"unknown kind {kind!r}; valid: {', '.join(REGISTRIES)}, checkpoints")
     origins = REGISTRIES[kind].origins()
     if not origins:
         typer.echo(f"no {kind} registered yet")
@@ -62,6 +69,21 @@ def ls(
     width = max(len(n) for n in origins)
     for name, origin in origins.items():
         typer.echo(f"{name:<{width}}  {origin}")
+
+
+def _ls_checkpoints() -> None:
+    from synthbench.generators.shipped import PREFIX, list_shipped
+
+    items = list_shipped()
+    if not items:
+        typer.echo("no shipped checkpoints installed")
+        return
+    width = max(len(PREFIX + i.name) for i in items)
+    for item in items:
+        state = "current" if item.is_current else "stale: the profile's config has changed"
+        typer.echo(
+            f"{PREFIX + item.name:<{width}}  {item.generator} {item.profile} {item.data}  ({state})"
+        )
 
 
 @data_app.command("make")

@@ -116,6 +116,18 @@ def size_text(rng: np.random.Generator, mm: float) -> str:
     return f"{round(mm):d} mm"
 
 
+def size_word(rng: np.random.Generator, mm: float, *, small_max: float, large_min: float) -> str:
+    """ "small " or "large " (with its trailing space) for a clearly small or large lesion, most of
+    the time; "" for middling sizes and the rest, as readers do not always grade size in words."""
+    if rng.random() >= 0.8:
+        return ""
+    if mm <= small_max:
+        return "small "
+    if mm >= large_min:
+        return "large "
+    return ""
+
+
 class BulkDraws:
     """Uniform numbers drawn in bulk, served through the Generator methods the text helpers call.
 

@@ -27,6 +27,7 @@ from synthbench.data.phantoms._text import (
     mentioned,
     pick,
     size_text,
+    size_word,
 )
 
 # field of view: the image spans 2 normalised units = 200 mm
@@ -35,6 +36,10 @@ _BLOCK_PIXELS = 1 << 16
 SEQUENCES = ("T2", "FLAIR")
 SIDES = ("right", "left")
 LOBES = ("frontal", "parietal", "temporal", "occipital")
+# reports call a tumour "small" up to this size and "large" from the next (the central 20-50 mm
+# of the size range is left ungraded), so prompts can ask for either
+SMALL_MAX_MM = 25.0
+LARGE_MIN_MM = 38.0
 # tumour centre per lobe, in brain coordinates: (v: -1 anterior .. 1 posterior, |u| lateral)
 _LOBE_V = ((-0.72, -0.35), (0.0, 0.4), (-0.2, 0.2), (0.45, 0.72))
 _LOBE_U = ((0.12, 0.55), (0.25, 0.6), (0.5, 0.68), (0.1, 0.42))
@@ -342,17 +347,18 @@ def _tumour_sentences(rng: BulkDraws, f: Factors, i: int, seq: str) -> list[str]
     other = SIDES[1 - int(f["side"][i])]
     lobe = LOBES[int(f["lobe"][i])]
     size = size_text(rng, float(f["size_mm"][i]))
+    adj = size_word(rng, float(f["size_mm"][i]), small_max=SMALL_MAX_MM, large_min=LARGE_MIN_MM)
     het = pick(rng, ("heterogeneous", "heterogeneously hyperintense", "infiltrative", "expansile"))
     out = [
         pick(
             rng,
             (
-                f"{het} intra-axial mass in the {side} {lobe} lobe measuring {size}",
-                f"there is a {size} {het} mass centred in the {side} {lobe} lobe",
-                f"{side} {lobe} lobe: space-occupying lesion with heterogeneous {seq} signal, {size}",
-                f"a {size} intra-axial tumour is seen in the {lobe} lobe on the {side}",
-                f"{side}-sided {lobe} mass, {size} in maximal diameter, in keeping with a high-grade glioma",
-                f"intra-axial {lobe} lobe lesion on the {side}, measuring {size}, likely glioma",
+                f"{adj}{het} intra-axial mass in the {side} {lobe} lobe measuring {size}",
+                f"there is a {adj}{size} {het} mass centred in the {side} {lobe} lobe",
+                f"{side} {lobe} lobe: {adj}space-occupying lesion with heterogeneous {seq} signal, {size}",
+                f"a {adj}{size} intra-axial tumour is seen in the {lobe} lobe on the {side}",
+                f"{adj}{side}-sided {lobe} mass, {size} in maximal diameter, in keeping with a high-grade glioma",
+                f"{adj}intra-axial {lobe} lobe lesion on the {side}, measuring {size}, likely glioma",
             ),
         )
     ]

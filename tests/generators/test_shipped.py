@@ -1,0 +1,117 @@
+"""Shipped checkpoints: lookup by generator, profile and data spec; staleness; ``shipped:<name>``;
+and the checkpoints the package ships (current, loadable, carded, small)."""
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from synthbench.errors import SynthbenchError
+from synthbench.generators import shipped
+from synthbench.generators.base import load_generator, read_checkpoint_info
+from synthbench.generators.cli import generate, train
+
+SPEC = "phantom:oct?n=40&size=16"
+app = typer.Typer()
+app.command("train")(train)
+app.command("generate")(generate)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A checkpoint tree like the package's: <root>/smoke/cvae-oct, trained by the CLI."""
+    root = tmp_path_factory.mktemp("shipped")
+    out = root / "smoke" / "cvae-oct"
+    result = runner.invoke(
+        app,
+        ["train", "cvae", "--data", SPEC, "--profile", "smoke", "--out", str(out), "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scan():
+    shipped._scan.cache_clear()
+    yield
+    shipped._scan.cache_clear()
+
+
+def test_list_and_find(root):
+    items = shipped.list_shipped(root)
+    assert [(i.name, i.generator, i.profile, i.data) for i in items] == [
+        ("cvae-oct", "cvae", "smoke", SPEC)
+    ]
+    assert items[0].is_current
+    # the same spec with its options in another order matches; other data, profiles or
+    # generators do not
+    found = shipped.find_shipped("cvae", "phantom:oct?size=16&n=40", "smoke", root=root)
+    assert found is not None and found.path == root / "smoke" / "cvae-oct"
+    assert shipped.find_shipped("cvae", "phantom:oct?n=41&size=16", "smoke", root=root) is None
+    assert shipped.find_shipped("cvae", SPEC, "quick", root=root) is None
+    assert shipped.find_shipped("cgan", SPEC, "smoke", root=root) is None
+
+
+def test_stale_checkpoint_is_not_used(root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "smoke" / "cvae-oct"
+    shutil.copytree(root / "smoke" / "cvae-oct", copy)
+    meta_path = copy / "synthbench_generator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["config_hash"] = "000000000000"  # as if trained under an older default config
+    meta_path.write_text(json.dumps(meta))
+    (item,) = shipped.list_shipped(tmp_path)
+    assert not item.is_current
+    assert shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path) is None
+
+
+def test_shipped_prefix_resolves(root, monkeypatch, tmp_path):
+    assert shipped.resolve_checkpoint("shipped:cvae-oct", root=root) == root / "smoke" / "cvae-oct"
+    assert shipped.resolve_checkpoint(tmp_path) == tmp_path
+    with pytest.raises(
+        SynthbenchError, match=r"no shipped checkpoint 'nope'; valid: shipped:cvae-oct"
+    ):
+        shipped.resolve_checkpoint("shipped:nope", root=root)
+    monkeypatch.setattr(shipped, "SHIPPED_ROOT", root)
+    gen = load_generator("shipped:cvae-oct")
+    assert gen.name == "cvae"
+    png = tmp_path / "grid.png"
+    result = runner.invoke(
+        app, ["generate", "shipped:cvae-oct", "-n", "4", "--seed", "1", "--out", str(png)]
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert png.stat().st_size > 0
+
+
+# ---------------------------------------------------------------- the package's own checkpoints
+PACKAGED = shipped.list_shipped()
+
+
+@pytest.mark.parametrize("item", PACKAGED, ids=[i.name for i in PACKAGED])
+def test_packaged_checkpoint(item):
+    """Each shipped checkpoint matches the current code's profile config, loads, samples, carries
+    a model card with what it promises, and stays small."""
+    assert item.is_current, (
+        f"{item.name}: trained with config {item.config_hash}, the {item.profile} profile now "
+        f"builds {item.current_hash()}; retrain it with the command in its README.md"
+    )
+    info = read_checkpoint_info(item.path)
+    card = (item.path / "README.md").read_text()
+    for needle in (
+        f"synthbench train {item.generator}",
+        info.config_hash,
+        item.data,
+        "training time",
+        "final loss",
+    ):
+        assert needle in card, needle
+    size = sum(p.stat().st_size for p in item.path.rglob("*") if p.is_file())
+    assert size < 10 * 2**20, f"{item.name}: {size / 2**20:.1f} MB"
+    gen = load_generator(f"shipped:{item.name}")
+    a = gen.sample(4, seed=3)
+    assert len(a) == 4 and a.images.dtype == np.uint8
+    assert np.array_equal(a.images, gen.sample(4, seed=3).images)

@@ -62,7 +62,8 @@ class PromptAdherence(QualityMetric):
     uses_features = False
 
     def score(self, ctx: EvalContext, synthetic: Cohort) -> list[Score]:
-        classifier = ctx.domain().classifier
+        domain = ctx.domain()
+        classifier = domain.classifier
         out = []
         for set_name, cohort in (("synthetic", synthetic), ("real-test", ctx.real.test)):
             agree, names = agreement(classifier, cohort)
@@ -82,6 +83,7 @@ class PromptAdherence(QualityMetric):
                     base,
                     n_synth=len(agree),
                     uses_features=False,
+                    network=domain.identity,
                 )
             )
             if ctx.breakdown:
@@ -95,6 +97,7 @@ class PromptAdherence(QualityMetric):
                             {**base, "class": name},
                             n_synth=int(sel.sum()),
                             uses_features=False,
+                            network=domain.identity,
                         )
                     )
         return out

@@ -39,6 +39,9 @@ class Score:
     n_real: int | None = None
     n_synth: int | None = None
     uses_features: bool = True
+    #: the identity of the network behind a score that does not use the evaluation's extractor
+    #: (e.g. the domain classifier for IS and prompt adherence); recorded in its row
+    network: str = ""
 
 
 @dataclass

@@ -97,7 +97,15 @@ class IS(QualityMetric):
             mean, std = inception_score(probs)
             quals = {} if label == "synthetic" else {"set": "reference"}
             out += [
-                Score("is", mean, True, quals, n_synth=len(cohort), uses_features=False),
-                Score("is_std", std, None, quals, n_synth=len(cohort), uses_features=False),
+                Score(
+                    name,
+                    value,
+                    better,
+                    quals,
+                    n_synth=len(cohort),
+                    uses_features=False,
+                    network=domain.identity,
+                )
+                for name, value, better in (("is", mean, True), ("is_std", std, None))
             ]
         return out

@@ -122,7 +122,7 @@ def evaluate(
                     seed=settings.seed,
                     n_real=s.n_real if s.n_real is not None else len(ctx.reference),
                     n_synth=s.n_synth if s.n_synth is not None else len(synthetic),
-                    feature_extractor=extractor.identity if s.uses_features else "",
+                    feature_extractor=s.network or (extractor.identity if s.uses_features else ""),
                     wall_seconds=round(seconds, 4),
                 )
             )

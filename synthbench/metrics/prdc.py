@@ -51,12 +51,23 @@ def precision_recall_density_coverage(
     x, y = np.asarray(real, np.float64), np.asarray(synthetic, np.float64)
     real_radii = knn_radii(x, k)
     synth_radii = knn_radii(y, k)
-    d = pairwise_distances(x, y)  # (n_real, n_synth)
-    inside_real = d < real_radii[:, None]
-    precision = float(inside_real.any(axis=0).mean())
-    recall = float((d < synth_radii[None, :]).any(axis=1).mean())
-    density = float(inside_real.sum(axis=0).mean() / k)
-    coverage = float((d.min(axis=1) < real_radii).mean())
+    # over chunks of synthetic rows, so memory is O(n_real x chunk), not O(n_real x n_synth)
+    in_real_manifold = np.empty(len(y), bool)
+    real_neighbours = np.empty(len(y))
+    recalled = np.zeros(len(x), bool)
+    nearest_synth = np.full(len(x), np.inf)
+    for start in range(0, len(y), _CHUNK):
+        stop = start + _CHUNK
+        d = pairwise_distances(x, y[start:stop])  # (n_real, chunk)
+        inside_real = d < real_radii[:, None]
+        in_real_manifold[start:stop] = inside_real.any(axis=0)
+        real_neighbours[start:stop] = inside_real.sum(axis=0)
+        recalled |= (d < synth_radii[None, start:stop]).any(axis=1)
+        np.minimum(nearest_synth, d.min(axis=1), out=nearest_synth)
+    precision = float(in_real_manifold.mean())
+    recall = float(recalled.mean())
+    density = float(real_neighbours.mean() / k)
+    coverage = float((nearest_synth < real_radii).mean())
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
 
 

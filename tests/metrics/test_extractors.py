@@ -50,10 +50,14 @@ def test_inception_from_local_file_gives_fid(oct_data, inception_weights, tmp_pa
         cache_dir=tmp_path,
         breakdown=False,
     )
-    result = evaluate(real, oct_data.val.subset(np.arange(5)), ["fd"], settings)
-    (row,) = result.rows
+    result = evaluate(real, oct_data.val.subset(np.arange(5)), ["fd", "is"], settings)
+    row = result.rows[0]
     assert row.metric == "fd" and row.value > 0 and np.isfinite(row.value)
     assert row.feature_extractor.startswith("inception-")
+    # the Inception-style score uses the domain classifier, not the chosen extractor, and its
+    # rows say so
+    is_rows = [r for r in result.rows if r.metric in ("is", "is_std")]
+    assert is_rows and all(r.feature_extractor.startswith("domain-") for r in is_rows)
     # the default location (<cache>/weights/<torch-fidelity file name>) is found too
     from synthbench.metrics.inception import resolve_weights
 
@@ -134,3 +138,55 @@ def test_fd_stream_over_extractor_batches(oct_data, domain):
     whole.update(domain(oct_data.train.images), real=True)
     whole.update(feats, real=False)
     assert fd.compute() == pytest.approx(whole.compute(), rel=1e-9)
+
+
+class _CleanFidLike:
+    """Builds a TorchScript file with the interface of clean-fid's / StyleGAN's
+    ``inception-2015-12-05.pt``: ``forward(images 0-255, return_features) -> (N, 2048)``."""
+
+    @staticmethod
+    def write(path):
+        class Net(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.proj = torch.nn.Linear(3, 2048)
+
+            def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+                x = torch.nn.functional.interpolate(
+                    x, size=(75, 75), mode="bilinear", align_corners=False
+                )
+                f = self.proj(x.mean(dim=(2, 3)) / 255.0)
+                if return_features:
+                    return f
+                return f[:, :1008]
+
+        torch.manual_seed(0)
+        torch.jit.script(Net()).save(str(path))
+        return path
+
+
+def test_clean_fid_torchscript_file_is_read(oct_data, tmp_path, monkeypatch):
+    from synthbench.metrics.cache import FeatureCache
+    from synthbench.metrics.evaluate import EvalSettings, evaluate
+    from synthbench.metrics.inception import CLEAN_FID_FILE, InceptionExtractor, resolve_weights
+
+    monkeypatch.delenv("SYNTHBENCH_INCEPTION_WEIGHTS", raising=False)
+    weights = _CleanFidLike.write(
+        (tmp_path / "weights").mkdir() or tmp_path / "weights" / CLEAN_FID_FILE
+    )
+    # found under its own name in the default folder when the torch-fidelity file is absent
+    assert resolve_weights(None, FeatureCache(tmp_path).root) == weights
+    extractor = InceptionExtractor(weights)
+    images = oct_data.test.images[:6]  # grayscale: replicated to 3 channels
+    features = extractor(images)
+    assert features.shape == (6, 2048) and features.dtype == np.float64
+    net = torch.jit.load(str(weights))
+    x = torch.from_numpy(np.repeat(images, 3, axis=1)).float()
+    with torch.no_grad():
+        expected = net(x, return_features=True).double().numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-6)
+    settings = EvalSettings(extractor="inception", cache_dir=tmp_path, breakdown=False)
+    small = oct_data.test.subset(np.arange(8))
+    real = type(oct_data)(oct_data.spec, small, small, small)
+    (row,) = evaluate(real, oct_data.val.subset(np.arange(8)), ["fd"], settings).rows
+    assert row.feature_extractor == extractor.identity and np.isfinite(row.value)

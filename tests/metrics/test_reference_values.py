@@ -107,9 +107,14 @@ def test_kd_subsets_give_a_std():
 
 
 @pytest.mark.parametrize("k", [3, 5])
-def test_prdc_equals_prdc_package(k):
+@pytest.mark.parametrize("chunk", [2048, 7])
+def test_prdc_equals_prdc_package(k, chunk, monkeypatch):
+    """Also when the distances are computed in chunks much smaller than either set."""
     from prdc import compute_prdc
 
+    from synthbench.metrics import prdc as ours_module
+
+    monkeypatch.setattr(ours_module, "_CHUNK", chunk)
     real, fake = _features(0, n=200, d=16), _features(1, n=150, d=16, shift=0.4, scale=1.3)
     expected = compute_prdc(real, fake, nearest_k=k)
     ours = precision_recall_density_coverage(real, fake, k=k)

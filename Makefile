@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The main job on the embedded phantom data: a cohort of every modality, split by patient, with
-# sample grids to look at; then a generator trained on one modality, a synthetic cohort sampled
-# from it, and its image quality scored against the real images.
-DEMO_DATA := phantom:breast_mri?n=600&size=32
+# sample grids to look at; then, for each shipped quick-profile generator checkpoint (trained by
+# `synthbench train` on the default phantom data), a sample grid, a synthetic cohort with the
+# conditions of the real training split, its image quality against the real images, and a
+# low-data classifier (15% of the real training patients, MINIM's pretrain-pool setting) trained
+# without and with 5x its synthetic images.
+DEMO_DATA := phantom:oct?n=2000&size=32
+SHIPPED   := cvae-oct cgan-oct
+TASK_ARGS := --data '$(DEMO_DATA)' --real-fraction 0.15 --protocol pretrain-pool --seed 0
 run: $(STAMP)
 	$(BIN)/synthbench data make 'phantom:all?n=600&size=64' --out $(OUT)/phantoms
 	$(BIN)/synthbench data show $(OUT)/phantoms --out $(OUT)/grids/all_modalities.png
@@ -27,10 +32,14 @@ run: $(STAMP)
 	  $(BIN)/synthbench data show "phantom:$$m?n=200&size=128" --out $(OUT)/grids/$$m.png > /dev/null || exit 1; \
 	  echo "wrote $(OUT)/grids/$$m.png"; \
 	done
-	$(BIN)/synthbench train cvae --data '$(DEMO_DATA)' --profile quick --steps 1500 --no-progress --out $(OUT)/generators/cvae
-	$(BIN)/synthbench generate $(OUT)/generators/cvae -n 24 --seed 0 --out $(OUT)/grids/cvae_samples.png
-	$(BIN)/synthbench generate $(OUT)/generators/cvae --like '$(DEMO_DATA)' --seed 0 --out $(OUT)/synthetic/cvae
-	$(BIN)/synthbench evaluate '$(DEMO_DATA)' $(OUT)/synthetic/cvae --json $(OUT)/quality/cvae.json --out $(OUT)/quality
+	$(BIN)/synthbench ls checkpoints
+	$(BIN)/synthbench task classification $(TASK_ARGS) --out $(OUT)/tasks/real-only
+	for g in $(SHIPPED); do \
+	  $(BIN)/synthbench generate shipped:$$g -n 32 --seed 0 --out $(OUT)/grids/$$g-samples.png || exit 1; \
+	  $(BIN)/synthbench generate shipped:$$g --like '$(DEMO_DATA)' --seed 0 --out $(OUT)/synthetic/$$g || exit 1; \
+	  $(BIN)/synthbench evaluate '$(DEMO_DATA)' $(OUT)/synthetic/$$g --json $(OUT)/quality/$$g.json --out $(OUT)/quality/$$g || exit 1; \
+	  $(BIN)/synthbench task classification $(TASK_ARGS) --synthetic $(OUT)/synthetic/$$g --synth-ratio 5 --out $(OUT)/tasks/$$g || exit 1; \
+	done
 
 test: $(STAMP)
 	$(BIN)/ruff check .

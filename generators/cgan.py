@@ -21,6 +21,7 @@ from synthbench.generators.neural import (
     LatentLabelGenerator,
     NeuralConfig,
     bottleneck_size,
+    embed_codes,
     labelled_images,
     n_parameters,
 )
@@ -89,7 +90,8 @@ def build_generator(
             )
 
         def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            h = self.project(torch.cat([z, self.embed(y)], 1)).view(len(z), widths[0], low, low)
+            e = embed_codes(self.embed.weight, y)
+            h = self.project(torch.cat([z, e], 1)).view(len(z), widths[0], low, low)
             return torch.tanh(self.out(self.blocks(h)))
 
     return GeneratorNet()
@@ -114,7 +116,7 @@ def build_discriminator(channels: int, n_classes: int, widths: tuple[int, ...]) 
         def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             h = self.features(x).sum(dim=(2, 3))
             # projection: an unconditional score plus the class embedding's inner product
-            return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+            return self.linear(h).squeeze(1) + (embed_codes(self.embed.weight, y) * h).sum(1)
 
     return Discriminator()
 

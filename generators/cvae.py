@@ -19,6 +19,7 @@ from synthbench.generators.neural import (
     LatentLabelGenerator,
     NeuralConfig,
     bottleneck_size,
+    embed_codes,
     labelled_images,
     n_parameters,
 )
@@ -90,12 +91,14 @@ def build_cvae(
             self.decoder = nn.Sequential(*up)
 
         def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            stats = self.to_stats(torch.cat([self.encoder(x), self.embed(y)], 1))
+            stats = self.to_stats(
+                torch.cat([self.encoder(x), embed_codes(self.embed.weight, y)], 1)
+            )
             mu, logvar = stats.chunk(2, dim=1)
             return mu, logvar.clamp(-10, 10)
 
         def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            h = self.from_latent(torch.cat([z, self.embed(y)], 1))
+            h = self.from_latent(torch.cat([z, embed_codes(self.embed.weight, y)], 1))
             return torch.tanh(self.decoder(h.view(len(z), widths[-1], low, low)))
 
     return CVAENet()

@@ -21,9 +21,11 @@ import numpy as np
 from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
 from synthbench.generators.neural import (
+    CodeEmbedding,
     NeuralConfig,
     NeuralGenerator,
-    class_tensor,
+    condition_codes,
+    condition_slots,
     labelled_images,
     n_parameters,
     to_native,
@@ -102,6 +104,12 @@ class DDPM(NeuralGenerator):
             num_class_embeds=n_classes + 1,  # the last one is the null class
         )
 
+    @staticmethod
+    def _take_codes(unet: Any) -> Any:
+        """The UNet with its class embedding taking condition codes (same weights, same keys)."""
+        unet.class_embedding = CodeEmbedding.of(unet.class_embedding)
+        return unet
+
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
 
@@ -109,19 +117,22 @@ class DDPM(NeuralGenerator):
 
         schema = self._require_fit()
         c, h, _ = schema.image_shape
-        n_classes = len(schema.class_index())
+        n_slots = len(condition_slots(schema))
         torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
-        unet = self._build_unet(c, h, n_classes)
+        unet = self._take_codes(self._build_unet(c, h, n_slots))
         scheduler = diffusion.noise_scheduler()
         data = labelled_images(schema, train, c)
-        null = n_classes
+        # codes gain a last column, the null condition of classifier-free guidance
+        data["y"] = torch.nn.functional.pad(data["y"], (0, 1))
+        null = torch.zeros(n_slots + 1)
+        null[-1] = 1.0
         dropout = self.config.cond_dropout
 
         def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
             x0, y = data["x"][idx], data["y"][idx]
             drop = torch.rand(len(y), generator=ctx.generator, device=ctx.device) < dropout
-            y = torch.where(drop, torch.full_like(y, null), y)
+            y = torch.where(drop[:, None], null.to(y.device), y)
             model = ctx.modules["unet"]
             return diffusion.diffusion_loss(
                 lambda x, t: model(x, t, class_labels=y).sample, x0, scheduler, ctx.generator
@@ -140,8 +151,10 @@ class DDPM(NeuralGenerator):
         schema = self._require_fit()
         device, precision = self._inference_device()
         unet = self.unet_.to(device)
-        y = class_tensor(schema, conditions.modality, conditions.label).to(device)
-        null = torch.full_like(y, len(schema.class_index()))
+        codes = condition_codes(schema, conditions.modality, conditions.label, conditions.findings)
+        y = torch.nn.functional.pad(codes, (0, 1)).to(device)
+        null = torch.zeros_like(y)
+        null[:, -1] = 1.0
         scale = self.config.guidance_scale
         labels = torch.cat([null, y]) if scale != 1.0 else y
         x = diffusion.sample(
@@ -167,5 +180,6 @@ class DDPM(NeuralGenerator):
 
         from synthbench.generators.diffusion import load_scheduler_config
 
-        self.unet_ = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).eval()
+        unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True)
+        self.unet_ = self._take_codes(unet).eval()
         self.scheduler_config_ = load_scheduler_config(path / "scheduler")

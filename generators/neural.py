@@ -58,22 +58,86 @@ def class_ids(schema: CohortSchema, modality: Sequence[str], label: np.ndarray) 
     )
 
 
-def class_tensor(schema: CohortSchema, modality: Sequence[str], label: np.ndarray) -> torch.Tensor:
-    """:func:`class_ids` as a CPU tensor, ready for an ``nn.Embedding``."""
+def condition_slots(schema: CohortSchema) -> dict[tuple[str, int | str], int]:
+    """The rows of a label-conditioned network's condition embedding: every class of
+    ``CohortSchema.class_index`` (a multi-label modality is one class), then one per finding of
+    each multi-label modality, keyed ``(modality, finding name)``. A data set without multi-label
+    modalities has exactly its classes, so its embedding is an ordinary class embedding."""
+    slots: dict[tuple[str, int | str], int] = dict(schema.class_index())
+    for mod in schema.modalities:
+        if not schema.label_names.get(mod):
+            for name in schema.finding_names:
+                slots[(mod, name)] = len(slots)
+    return slots
+
+
+def condition_codes(
+    schema: CohortSchema, modality: Sequence[str], label: np.ndarray, findings: np.ndarray
+) -> torch.Tensor:
+    """(n, slots) float weights over :func:`condition_slots`, each row summing to 1: the row's
+    class for a single-label modality (one-hot, so ``codes @ embedding.weight`` is the class's
+    embedding), and for a multi-label modality the mean of its class slot and the slots of the
+    findings the row asks for. ``findings`` is a bool matrix over ``schema.finding_names``."""
     import torch
 
-    return torch.from_numpy(class_ids(schema, modality, label))
+    slots = condition_slots(schema)
+    rows = class_ids(schema, modality, label)
+    codes = np.zeros((len(rows), len(slots)), np.float32)
+    codes[np.arange(len(rows)), rows] = 1.0
+    findings = np.asarray(findings, bool).reshape(len(rows), -1)
+    for i, mod in enumerate(modality):
+        if schema.label_names.get(mod):
+            continue
+        for j in np.flatnonzero(findings[i]):
+            codes[i, slots[(mod, schema.finding_names[j])]] = 1.0
+    codes /= codes.sum(axis=1, keepdims=True)
+    return torch.from_numpy(codes)
+
+
+def embed_codes(weight: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Condition embeddings: ``codes`` (n, slots) weights times an embedding table (slots, d)."""
+    return codes.to(weight.dtype) @ weight
+
+
+class CodeEmbedding:
+    """Builds an ``nn.Module`` that stands in for an ``nn.Embedding`` inside a network that calls
+    it (a diffusers UNet's class embedding): it takes condition codes (n, slots) instead of
+    indices, keeps the embedding's ``weight`` parameter (so state-dict keys and saved files do
+    not change) and gives exactly the embedding's rows for one-hot codes."""
+
+    @staticmethod
+    def of(embedding: Any) -> Any:
+        from torch import nn
+
+        class _CodeEmbedding(nn.Module):
+            def __init__(self, weight: nn.Parameter) -> None:
+                super().__init__()
+                self.weight = weight
+
+            def forward(self, codes: torch.Tensor) -> torch.Tensor:
+                return embed_codes(self.weight, codes)
+
+        return _CodeEmbedding(embedding.weight)
 
 
 def labelled_images(schema: CohortSchema, train: Cohort, channels: int) -> dict[str, torch.Tensor]:
     """A label-conditioned network's training data: images ``x`` in model space with
-    ``channels`` channels, and their class indices ``y``."""
+    ``channels`` channels, and their condition codes ``y`` (see :func:`condition_codes`)."""
     from synthbench.generators.image_space import to_model_space
 
     return {
         "x": to_model_space(train.images, channels),
-        "y": class_tensor(schema, train.modality, train.label),
+        "y": condition_codes(schema, train.modality, train.label, _schema_findings(schema, train)),
     }
+
+
+def _schema_findings(schema: CohortSchema, cohort: Cohort) -> np.ndarray:
+    """``cohort.findings`` with its columns in ``schema.finding_names`` order."""
+    out = np.zeros((len(cohort), len(schema.finding_names)), bool)
+    for j, name in enumerate(schema.finding_names):
+        if name in cohort.finding_names:
+            out[:, j] = cohort.findings[:, cohort.finding_names.index(name)]
+    return out
 
 
 def to_native(x: torch.Tensor, schema: CohortSchema, modality: Sequence[str]) -> np.ndarray:
@@ -142,7 +206,7 @@ class NeuralGenerator(Generator):
 
 class LatentLabelGenerator(NeuralGenerator):
     """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, I)`` of
-    ``config.latent_dim`` and a class index into an image, kept in ``net_`` and saved as
+    ``config.latent_dim`` and condition codes (:func:`condition_codes`) into an image, kept in ``net_`` and saved as
     ``<name>/model.safetensors`` beside ``<name>/config.json`` (the architecture)."""
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
@@ -159,7 +223,7 @@ class LatentLabelGenerator(NeuralGenerator):
         return {
             "channels": c,
             "size": h,
-            "n_classes": len(schema.class_index()),
+            "n_classes": len(condition_slots(schema)),  # rows of the condition embedding
             "widths": list(self.config.widths),
             "latent": self.config.latent_dim,
         }
@@ -171,7 +235,7 @@ class LatentLabelGenerator(NeuralGenerator):
         import torch
 
         schema = self._require_fit()
-        y = class_tensor(schema, conditions.modality, conditions.label)
+        y = condition_codes(schema, conditions.modality, conditions.label, conditions.findings)
         z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
         with torch.no_grad():
             x = self._decode(z, y)

@@ -30,7 +30,7 @@ import torch
 from synthbench.data.source import load_data
 from synthbench.generators import diffusion, text
 from synthbench.generators.base import Generator, create_generator
-from synthbench.generators.neural import class_tensor
+from synthbench.generators.neural import condition_codes
 from synthbench.generators.training import (
     TrainSettings,
     autocast,
@@ -92,9 +92,12 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
     for start in range(0, len(resolved), gen.block_size):
         block = resolved.subset(start, start + gen.block_size)
         if gen.name == "ddpm":
-            labels = class_tensor(schema, block.modality, block.label)
+            codes = condition_codes(schema, block.modality, block.label, block.findings)
+            labels = torch.nn.functional.pad(codes, (0, 1))
             if guided:
-                labels = torch.cat([torch.full_like(labels, len(schema.class_index())), labels])
+                null = torch.zeros_like(labels)
+                null[:, -1] = 1.0
+                labels = torch.cat([null, labels])
             kwargs = {"class_labels": labels.to(device)}
             shape = (len(labels), *schema.image_shape)
         else:

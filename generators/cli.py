@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from synthbench import __version__
 from synthbench.errors import SynthbenchError
 
 #: the most images a PNG grid request may ask for (grids are for looking at, not for data)
@@ -102,8 +103,9 @@ def _write_model_card(
         f"- command: `{command}`",
         f"- generator: {gen.name}, config hash {gen.config_hash}, profile {profile}, seed {seed}",
         f"- data spec: `{data}` (train split, {info.get('n_train', '?')} images)",
-        f"- training time: {seconds:.1f} s; steps {info.get('steps', '-')}; "
+        f"- training time: {_training_time(info, seconds)}; steps {info.get('steps', '-')}; "
         f"final loss {info.get('final_loss', '-')}; images/s {info.get('images_per_s', '-')}",
+        f"- trained with synthbench {__version__}, torch {_torch_version()}, on {_host()}",
         f"- parameters: {info.get('parameters', '-')}",
         f"- conditioning: {gen.capabilities.conditioning}",
         "",
@@ -113,6 +115,42 @@ def _write_model_card(
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _training_time(info: dict, seconds: float) -> str:
+    """The training time for the card: the fit's own record (all resumed runs together) where
+    it has one, else the command's wall time."""
+    total = info.get("train_seconds")
+    text = f"{total if total is not None else seconds:.1f} s"
+    if info.get("untimed_steps"):
+        text += (
+            f" (plus the first {info['untimed_steps']} steps, from a run that did not time them)"
+        )
+    elif info.get("resumed_from"):
+        text += f" (in runs resumed at step {info['resumed_from']})"
+    return text
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _host() -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                cpu,
+            )
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()}"
 
 
 def generate(

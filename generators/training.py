@@ -75,11 +75,16 @@ class TrainResult:
     resumed_from: int
     mixed_precision: str
     losses: list[float] = field(default_factory=list)
+    #: seconds of earlier runs this one resumed (None: the state they left did not record them)
+    earlier_seconds: float | None = 0.0
 
     def summary(self) -> dict[str, Any]:
+        total = self.seconds + (self.earlier_seconds or 0.0)
+        untimed = {"untimed_steps": self.resumed_from} if self.earlier_seconds is None else {}
         return {
             "steps": self.steps,
-            "train_seconds": round(self.seconds, 2),
+            "train_seconds": round(total, 2),
+            **untimed,
             "images_per_s": round(self.images_per_s, 1),
             "final_loss": round(self.final_loss, 5),
             "resumed_from": self.resumed_from,
@@ -252,9 +257,9 @@ def train(
     for m in ema.modules.values():
         m.to(device)
 
-    start_step = 0
+    start_step, earlier = 0, 0.0
     if state_dir is not None:
-        start_step = _load_state(state_dir, modules, ema, optimizers, config_hash, seed)
+        start_step, earlier = _load_state(state_dir, modules, ema, optimizers, config_hash, seed)
     names, group_names = list(modules), list(optimizers)
     prepared = accelerator.prepare(*modules.values(), *optimizers.values())
     prepared_modules = dict(zip(names, prepared[: len(names)]))
@@ -320,13 +325,15 @@ def train(
                 and step % settings.checkpoint_every == 0
                 and accelerator.is_main_process
             ):
-                _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed)
+                elapsed = (earlier or 0.0) + time.perf_counter() - t0
+                _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
     if state_dir is not None and accelerator.is_main_process and step > start_step:
-        _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed)
+        elapsed = (earlier or 0.0) + seconds
+        _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed)
     for m in modules.values():
         m.eval()
     result = TrainResult(
@@ -337,6 +344,7 @@ def train(
         resumed_from=start_step,
         mixed_precision=precision,
         losses=losses,
+        earlier_seconds=earlier,
     )
     return result, ema.copy_to_modules(modules)
 
@@ -363,6 +371,7 @@ def _save_state(
     step: int,
     config_hash: str,
     seed: int,
+    train_seconds: float | None = None,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -386,6 +395,7 @@ def _save_state(
         "seed": seed,
         "param_groups": param_groups,
         "ema_steps": {k: t.optimization_step for k, t in ema.trackers.items()},
+        "train_seconds": train_seconds,
     }
     tag = uuid.uuid4().hex[:8]
     tmp_w, tmp_j = state_dir / f".{STATE_WEIGHTS}.{tag}", state_dir / f".{STATE_JSON}.{tag}"
@@ -402,13 +412,14 @@ def _load_state(
     optimizers: dict[str, torch.optim.Optimizer],
     config_hash: str,
     seed: int,
-) -> int:
-    """Restore a saved state; returns the step to continue from (0 when there is none)."""
+) -> tuple[int, float | None]:
+    """Restore a saved state; returns the step to continue from (0 when there is none) and the
+    training seconds spent to reach it (None where the state did not record them)."""
     from safetensors.torch import load_file
 
     meta_path, weights_path = state_dir / STATE_JSON, state_dir / STATE_WEIGHTS
     if not meta_path.is_file() or not weights_path.is_file():
-        return 0
+        return 0, 0.0
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(weights_path))
@@ -439,4 +450,5 @@ def _load_state(
                 _, _, pid, slot = k.split("/", 3)
                 slots.setdefault(int(pid), {})[slot] = v
         optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][g]})
-    return int(meta["step"])
+    seconds = meta.get("train_seconds")
+    return int(meta["step"]), float(seconds) if seconds is not None else None

@@ -63,6 +63,15 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
         {"net": resumed}, _loss, len(DATA), SETTINGS, seed=0, state_dir=tmp_path, config_hash="abc"
     )
     assert result.resumed_from == 8 and result.steps == 12
+    # the training time counts the interrupted run's seconds too
+    import json
+
+    meta = json.loads((tmp_path / "training_state.json").read_text())
+    assert meta["train_seconds"] >= result.seconds > 0
+    assert result.earlier_seconds is not None and result.earlier_seconds > 0
+    assert result.summary()["train_seconds"] == pytest.approx(
+        result.seconds + result.earlier_seconds, abs=0.01
+    )
     for a, b in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     for a, b in zip(ema_straight["net"].parameters(), ema_resumed["net"].parameters()):

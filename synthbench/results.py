@@ -52,6 +52,9 @@ class ResultRow(BaseModel):
     generator: str = ""
     generator_config_hash: str = ""
     task: str = ""
+    #: the budget profile the task (or metric) ran at, and the hash of the task's exact settings
+    profile: str = ""
+    task_config_hash: str = ""
     metric: str
     qualifiers: dict[str, str] = Field(default_factory=dict)
     value: float

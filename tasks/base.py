@@ -59,6 +59,7 @@ class Task:
     Config: ClassVar[type[TaskConfig]] = TaskConfig
 
     def __init__(self, config: TaskConfig | None = None, *, profile: str = "quick") -> None:
+        config_given = config
         if config is None:
             config = self.Config.for_profile(profile)
         if not isinstance(config, self.Config):
@@ -66,6 +67,8 @@ class Task:
                 f"{self.name} takes a {self.Config.__qualname__}, got {type(config).__qualname__}"
             )
         self.config = config
+        #: the profile the config was built from (recorded in rows; "custom" for a given config)
+        self.profile = profile if config_given is None else "custom"
         #: artifact name -> file written by the last run (empty without ``out_dir``)
         self.artifacts_: dict[str, Path] = {}
         #: the rows of the mix a task actually trained on, when it keeps only some (the
@@ -111,6 +114,8 @@ class Task:
             ResultRow(
                 dataset=_dataset_of(test),
                 task=self.name,
+                profile=self.profile,
+                task_config_hash=self.config.config_hash(self.name),
                 metric=m.metric,
                 qualifiers={**used.qualifiers(), **m.qualifiers},
                 value=float(m.value),
@@ -165,4 +170,6 @@ def create_task(name: str, *, profile: str = "quick", **overrides: Any) -> Task:
     """A task by name with its profile config and overrides, e.g.
     ``create_task("classification", profile="smoke", epochs=2)``."""
     cls = get_task_class(name)
-    return cls(cls.Config.for_profile(profile, **overrides))
+    task = cls(cls.Config.for_profile(profile, **overrides))
+    task.profile = profile  # overrides show in the rows' task_config_hash
+    return task

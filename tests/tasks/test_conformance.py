@@ -53,6 +53,7 @@ def test_smoke_run(name, data, tmp_path):
     for r in rows:
         assert r.synth_ratio == 0.2 and r.n_real > 0 and r.n_synth > 0
         assert r.dataset == data.test.source[0] and r.protocol == "same-data"
+        assert r.profile == "smoke" and r.task_config_hash == task.config.config_hash(name)
     assert set(task.artifacts_) == ARTIFACTS[name]
     assert all(p.is_file() and p.stat().st_size > 0 for p in task.artifacts_.values())
     assert [r.value for r in read_rows(tmp_path / "rows.jsonl")] == [r.value for r in rows]
@@ -86,3 +87,18 @@ def test_unknown_setting_is_an_error():
 
     with pytest.raises(SynthbenchError, match="unknown setting"):
         create_task("ssl", profile="smoke", stepz=3)
+
+
+@pytest.mark.parametrize(("name", "data"), [(n, n) for n in TASK_NAMES], indirect=["data"])
+def test_standard_profile_networks_run(name, data):
+    """The standard profile's networks (resnet18, the larger decoder) build and train end to end;
+    only the budget is cut to a few steps so the wiring is checked on a CPU."""
+    budget = {"steps": 2, "batch_size": 8}
+    if "eval_every" in {f.name for f in dataclasses.fields(get_task_class(name).Config)}:
+        budget["eval_every"] = 1
+    train = mix(data.train, data.val, synth_ratio=0.2, seed=0)
+    task = create_task(name, profile="standard", **budget)
+    assert task.config.backbone == "resnet18"
+    rows = task.run(train, data.val, data.test, seed=0)
+    assert rows and all(r.profile == "standard" for r in rows)
+    assert {r.task_config_hash for r in rows} == {task.config.config_hash(name)}

@@ -5,7 +5,8 @@
 16
 
 A small convolutional generator (class embedding concatenated to the noise) against a
-projection discriminator (Miyato & Koyama 2018) with spectral normalisation, trained with the
+projection discriminator (Miyato & Koyama 2018) with spectral normalisation and a minibatch
+standard-deviation feature against mode collapse, trained with the
 hinge loss and simultaneous updates through the shared training loop; samples come from the
 EMA of the generator's weights. Weights are saved as ``cgan/model.safetensors`` (generator
 only) beside ``cgan/config.json``.
@@ -43,6 +44,9 @@ class CGANConfig(NeuralConfig):
     warmup_steps: int = 1
     grad_clip: float = 0.0
     ema_decay: float = 0.999
+    #: the discriminator also sees the batch's feature spread (minibatch standard deviation,
+    #: Karras et al. 2018), so a generator that ignores its noise is caught (mode collapse)
+    minibatch_std: bool = True
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
@@ -97,7 +101,10 @@ def build_generator(
     return GeneratorNet()
 
 
-def build_discriminator(channels: int, n_classes: int, widths: tuple[int, ...]) -> Any:
+def build_discriminator(
+    channels: int, n_classes: int, widths: tuple[int, ...], minibatch_std: bool = True
+) -> Any:
+    import torch
     from torch import nn
     from torch.nn.utils.parametrizations import spectral_norm
 
@@ -110,11 +117,15 @@ def build_discriminator(channels: int, n_classes: int, widths: tuple[int, ...]) 
                 layers += [spectral_norm(nn.Conv2d(c_in, w, 4, 2, 1)), nn.LeakyReLU(0.2)]
                 c_in = w
             self.features = nn.Sequential(*layers)
-            self.linear = spectral_norm(nn.Linear(c_in, 1))
-            self.embed = spectral_norm(nn.Embedding(n_classes, c_in))
+            extra = 1 if minibatch_std else 0
+            self.linear = spectral_norm(nn.Linear(c_in + extra, 1))
+            self.embed = spectral_norm(nn.Embedding(n_classes, c_in + extra))
 
         def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             h = self.features(x).sum(dim=(2, 3))
+            if minibatch_std:
+                spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+                h = torch.cat([h, spread.expand(len(h), 1)], dim=1)
             # projection: an unconditional score plus the class embedding's inner product
             return self.linear(h).squeeze(1) + (embed_codes(self.embed.weight, y) * h).sum(1)
 
@@ -141,7 +152,12 @@ class CGAN(LatentLabelGenerator):
         torch.manual_seed(seed)
         arch = self._arch()
         gen_net = self._network(arch)
-        disc = build_discriminator(arch["channels"], arch["n_classes"], tuple(arch["widths"]))
+        disc = build_discriminator(
+            arch["channels"],
+            arch["n_classes"],
+            tuple(arch["widths"]),
+            minibatch_std=self.config.minibatch_std,
+        )
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent = self.config.latent_dim
 

@@ -9,7 +9,9 @@ the quality metrics) is trained on real phantom images of that modality from a f
 generated: from the class label for label-conditioned generators, from real held-out reports of
 that class (``"Modality: findings"``) for text-conditioned ones. The table gives the share of them
 the judge assigns to the asked-for class, next to the judge's own accuracy on real test images of
-that class (what it can tell apart at all). The goal is at least 80% for every class. One grid per
+that class (what it can tell apart at all), and the spread of the generated images (pixel standard
+deviation across images; near 0 means one image whatever the noise) next to that of real ones.
+The goal is at least 80% for every class. One grid per
 generator and modality (a row per class) is written under ``--grids`` for a person to look at.
 """
 
@@ -43,6 +45,12 @@ def main() -> None:
         help="override a sampling setting of the generators that have it, e.g. guidance_scale=4",
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--judges",
+        type=Path,
+        default=Path("out/conditioning/judges"),
+        help="folder where trained judges are kept and reused",
+    )
     args = parser.parse_args()
 
     import torch
@@ -54,7 +62,7 @@ def main() -> None:
     judges: dict[tuple[str, tuple[int, ...]], tuple[object, object]] = {}
     print(
         f"{'generator':<12} {'modality':<11} {'class':<16} {'n':>4} {'judged as asked':>15} "
-        f"{'judge real acc':>14}  goal >= {GOAL:.0%}"
+        f"{'judge real acc':>14} {'spread':>6} {'real':>5}  goal >= {GOAL:.0%}"
     )
     failures = 0
     for ckpt in args.checkpoints:
@@ -83,7 +91,9 @@ def main() -> None:
                 failures += share < GOAL
                 print(
                     f"{gen.name:<12} {modality:<11} {name:<16} {len(synthetic):>4} {share:>15.1%} "
-                    f"{real_acc:>14.1%}  {'ok' if share >= GOAL else 'BELOW'}",
+                    f"{real_acc:>14.1%} {_spread(synthetic.images):>6.3f} "
+                    f"{_spread(real_test.images[real_rows]):>5.3f}  "
+                    f"{'ok' if share >= GOAL else 'BELOW'}",
                     flush=True,
                 )
             path = _grid(gen.name, ckpt, modality, cohorts, args.grids)
@@ -102,17 +112,32 @@ def _parse(pairs: list[str], config: object) -> dict[str, object]:
     return out
 
 
+def _spread(images: np.ndarray) -> float:
+    """Mean over pixels of the standard deviation across images (0-1 intensity): near 0 when a
+    generator gives one image whatever its noise (mode collapse)."""
+    if len(images) < 2:
+        return float("nan")
+    return float((np.asarray(images, np.float32) / 255.0).std(axis=0).mean())
+
+
 def _judge(modality: str, size: int, args: argparse.Namespace):
-    """A small CNN trained on real images of a fresh simulation; and that simulation's test split."""
+    """A small CNN trained on real images of a fresh simulation (kept under ``--judges`` and
+    reused); and that simulation's test split."""
     from synthbench.data.source import load_data
     from synthbench.metrics.nets import CNNConfig, TrainedCNN
 
-    data = load_data(f"phantom:{modality}?n={args.judge_n}&size={size}&seed={JUDGE_SEED}")
+    spec = f"phantom:{modality}?n={args.judge_n}&size={size}&seed={JUDGE_SEED}"
+    data = load_data(spec)
+    folder = args.judges / f"{modality}-n{args.judge_n}-{size}px-e{args.judge_epochs}"
     t0 = time.perf_counter()
-    judge = TrainedCNN.fit(data.train, CNNConfig(epochs=args.judge_epochs, seed=0))
+    if (folder / "model.safetensors").is_file():
+        judge = TrainedCNN.load(folder)
+    else:
+        judge = TrainedCNN.fit(data.train, CNNConfig(epochs=args.judge_epochs, seed=0))
+        judge.save(folder)
     acc = _accuracy(judge, data.test, modality)
     print(
-        f"judge for {modality}: {len(data.train)} real training images, "
+        f"judge for {modality} ({spec}): {len(data.train)} real training images, "
         f"real test accuracy {acc:.1%} ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )

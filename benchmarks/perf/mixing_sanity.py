@@ -5,9 +5,12 @@
 A real training set of 50 images per class (phantom OCT, 32 px) is trained on alone and with 5x
 as many extra images from three "generators": ``classical-aug`` (augmented copies of the 50),
 an oracle (held-out real phantom images of other patients: what a perfect generator would give)
-and pure noise images with random labels. Expected: oracle > classical-aug > real-only > noise. The classifier does no augmentation of its own
-(the task's default), so ``classical-aug`` is where augmentation enters; a fifth row,
-``real+task-aug``, trains on the real images alone with on-the-fly augmentation, for reference.
+and pure noise images with random labels: Gaussian noise with the real images' per-pixel mean and
+standard deviation (``noise``: what a generator that learned only the data's average look would
+give), and uniform noise (``uniform-noise``, so unlike any image that a network learns to
+ignore it). Expected: oracle > classical-aug > real-only > noise. The classifier does no
+augmentation of its own (the task's default), so ``classical-aug`` is where augmentation enters;
+``real+task-aug`` trains on the real images alone with on-the-fly augmentation, for reference.
 Prints accuracy and balanced accuracy per arm (mean, standard deviation and a t-based 95% CI of
 the mean over seeds), the per-seed accuracies, the paired gain over real-only and the wall time.
 """
@@ -19,7 +22,7 @@ import time
 
 import numpy as np
 
-ARMS = ("real-only", "classical-aug", "oracle", "noise", "real+task-aug")
+ARMS = ("real-only", "classical-aug", "oracle", "noise", "uniform-noise", "real+task-aug")
 
 
 def main() -> None:
@@ -67,21 +70,33 @@ def main() -> None:
     aug = create_generator("classical-aug", profile=args.profile).fit(small, seed=0)
     augmented = aug.sample(n_extra * 2, seed=0)
     noise_rng = np.random.default_rng(1)
-    noise = Cohort.from_arrays(
-        noise_rng.integers(0, 256, (n_extra, *small.image_shape), dtype=np.uint8),
-        modality=args.modality,
-        label=noise_rng.integers(0, len(small.label_names[args.modality]), n_extra),
-        label_names=small.label_names,
-        finding_names=small.finding_names,
-        findings=np.zeros((n_extra, len(small.finding_names)), bool),
-        source="noise",
-    )
-    noise_pool = Cohort.concat([noise] * 4)  # enough per class for the balanced draw
+    n_classes = len(small.label_names[args.modality])
+
+    def noise_cohort(images: np.ndarray, source: str) -> Cohort:
+        noise = Cohort.from_arrays(
+            images,
+            modality=args.modality,
+            label=noise_rng.integers(0, n_classes, len(images)),
+            label_names=small.label_names,
+            finding_names=small.finding_names,
+            findings=np.zeros((len(images), len(small.finding_names)), bool),
+            source=source,
+        )
+        return Cohort.concat([noise] * 4)  # enough per class for the balanced draw
+
+    # uniform noise: trivially told apart from real images, so a network learns to ignore it
+    uniform = noise_rng.integers(0, 256, (n_extra, *small.image_shape), dtype=np.uint8)
+    # noise with the real images' pixel statistics (per-pixel mean and standard deviation):
+    # the "images" of a generator that learned nothing but the average look of the data
+    real = small.images.astype(np.float32)
+    shaped = real.mean(0) + real.std(0) * noise_rng.standard_normal((n_extra, *real.shape[1:]))
+    shaped = np.clip(np.rint(shaped), 0, 255).astype(np.uint8)
     arms = {
         "real-only": None,
         "classical-aug": augmented,
         "oracle": oracle,
-        "noise": noise_pool,
+        "noise": noise_cohort(shaped, "noise"),
+        "uniform-noise": noise_cohort(uniform, "uniform-noise"),
         "real+task-aug": None,  # reference: real only, the classifier augmenting on the fly
     }
     print(

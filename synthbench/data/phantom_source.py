@@ -14,6 +14,11 @@ class PhantomOptions(SourceOptions):
     size: int = Field(32, ge=16, le=256, description="image size in pixels")
     difficulty: float = Field(0.5, ge=0.0, le=1.0, description="0 overt findings, 1 barely visible")
     seed: int = Field(0, description="simulation seed")
+    view: str = Field(
+        "full",
+        description="'full' image, or 'nodule' (chest_ct: a window centred on the nodule, "
+        "or on a lung spot for patients without one, at 4x the resolution)",
+    )
 
 
 class PhantomSource(DataSource):
@@ -39,13 +44,29 @@ class PhantomSource(DataSource):
                 raise DataError(
                     f"data spec {spec}: unknown phantom modality {m!r}; valid: {', '.join(MODALITIES)}, all"
                 )
+        from synthbench.data.phantoms import get_modality
+
+        for m in names:
+            views = get_modality(m).views
+            if opts.view not in views:
+                raise DataError(
+                    f"data spec {spec}: phantom {m} has no view {opts.view!r}; valid: {', '.join(views)}"
+                )
         cohorts = [
             Cohort.from_phantom(
-                simulate(m, opts.n, size=opts.size, difficulty=opts.difficulty, seed=opts.seed),
+                simulate(
+                    m,
+                    opts.n,
+                    size=opts.size,
+                    difficulty=opts.difficulty,
+                    seed=opts.seed,
+                    view=opts.view,
+                ),
                 source=str(spec),
             )
             for m in dict.fromkeys(names)
         ]
         cohort = cohorts[0] if len(cohorts) == 1 else Cohort.concat(cohorts)
-        cohort.description = f"phantom {'+'.join(dict.fromkeys(names))}, {opts.size}px, difficulty {opts.difficulty}, seed {opts.seed}"
+        view = "" if opts.view == "full" else f", {opts.view} view"
+        cohort.description = f"phantom {'+'.join(dict.fromkeys(names))}, {opts.size}px{view}, difficulty {opts.difficulty}, seed {opts.seed}"
         return split_cohort(cohort, opts, spec)

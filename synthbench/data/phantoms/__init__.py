@@ -77,6 +77,7 @@ def simulate(
     difficulty: float = DEFAULT_DIFFICULTY,
     seed: int = 0,
     labels: np.ndarray | None = None,
+    view: str = "full",
 ) -> PhantomBatch:
     """Simulate ``n`` patients (one image and report each) of one modality.
 
@@ -91,6 +92,8 @@ def simulate(
         raise ValueError(f"phantom difficulty must be between 0 and 1, got {difficulty}")
     if n < 1:
         raise ValueError(f"phantom n must be at least 1, got {n}")
+    if view not in sim.views:
+        raise ValueError(f"phantom {modality} has no view {view!r}; valid: {', '.join(sim.views)}")
     rng = _rng(seed, modality, "labels")
     if info.multilabel:
         prevalence = np.asarray(sim.prevalence, dtype=np.float64)
@@ -120,7 +123,7 @@ def simulate(
     render_rng = _rng(seed, modality, "render")
     for start in range(0, n, chunk):
         part = {k: v[start : start + chunk] for k, v in factors.items()}
-        images[start : start + chunk] = to_uint8(sim.render(part, size, render_rng))
+        images[start : start + chunk] = to_uint8(sim.render_view(part, size, render_rng, view))
 
     reports = sim.write_reports(factors, _rng(seed, modality, "reports"))
     status = sim.biomarker_status(factors)

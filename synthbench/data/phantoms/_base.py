@@ -100,6 +100,8 @@ class PhantomModality:
     info: ClassVar[ModalityInfo]
     #: prevalence of each finding for multi-label modalities (same order as info.findings)
     prevalence: ClassVar[tuple[float, ...]] = ()
+    #: the views :meth:`render_view` can draw besides the whole image (``"full"``)
+    views: ClassVar[tuple[str, ...]] = ("full",)
 
     def sample_factors(
         self, rng: np.random.Generator, labels: np.ndarray, findings: np.ndarray, difficulty: float
@@ -108,6 +110,14 @@ class PhantomModality:
 
     def render(self, factors: Factors, size: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
+
+    def render_view(
+        self, factors: Factors, size: int, rng: np.random.Generator, view: str
+    ) -> np.ndarray:
+        """Images of another view than the whole one (see :attr:`views`)."""
+        if view == "full":
+            return self.render(factors, size, rng)
+        raise ValueError(f"{type(self).__name__} has no view {view!r}; valid: {self.views}")
 
     def write_reports(self, factors: Factors, rng: np.random.Generator) -> list[str]:
         raise NotImplementedError

@@ -136,6 +136,27 @@ class ChestCT(PhantomModality):
         f["bronchogram_angle"] = u[:, 20] * np.pi
         return f
 
+    views = ("full", "nodule")
+
+    def render_view(
+        self, factors: Factors, size: int, rng: np.random.Generator, view: str
+    ) -> np.ndarray:
+        """``"nodule"``: the slice rendered at ``ROI_ZOOM`` times the resolution, cropped to a
+        ``size`` window centred on the nodule (a lung spot drawn like a nodule's position for
+        patients without one), as nodule-level models see a CT. At 32 px a pixel is ~2 mm."""
+        if view != "nodule":
+            return super().render_view(factors, size, rng, view)
+        n = len(factors["body_rx"])
+        big = size * ROI_ZOOM
+        full = self.render(factors, big, rng)
+        cx, cy = _roi_centres(factors, rng)
+        x0 = np.clip(np.round((cx + 1.0) * big / 2.0 - size / 2.0), 0, big - size).astype(np.intp)
+        y0 = np.clip(np.round((cy + 1.0) * big / 2.0 - size / 2.0), 0, big - size).astype(np.intp)
+        out = np.empty((n, 1, size, size), dtype=full.dtype)
+        for i in range(n):
+            out[i] = full[i, :, y0[i] : y0[i] + size, x0[i] : x0[i] + size]
+        return out
+
     def biomarker_status(self, factors: Factors) -> np.ndarray:
         return np.asarray(factors["egfr_mutant"], dtype=np.float64)
 
@@ -405,6 +426,27 @@ def _nodule_geometry(f: Factors, idx: np.ndarray) -> tuple[np.ndarray, ...]:
     px = brx * lru * s * (nu / norm) * (1.0 - norm)  # from the nodule centre to the pleura
     py = bry * lrv * s * (nv / norm) * (1.0 - norm)
     return cx, cy, px, py
+
+
+ROI_ZOOM = 4
+
+
+def _roi_centres(f: Factors, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Image-space centres of the nodule view: each nodule's centre, and for patients without
+    one a lung position drawn the way nodule positions are."""
+    n = len(f["body_rx"])
+    present = np.asarray(f["nodule"], dtype=bool)
+    g = {k: np.array(f[k], dtype=np.float64) for k in ("lobe", "nodule_u", "nodule_v")}
+    absent = np.flatnonzero(~present)
+    lobe = rng.choice(5, n, p=[0.28, 0.08, 0.22, 0.24, 0.18])
+    u = rng.random((n, 2))
+    box = _LOBE_BOX[lobe]
+    g["lobe"][absent] = lobe[absent]
+    g["nodule_v"][absent] = lerp(box[absent, 0], box[absent, 1], u[absent, 0])
+    g["nodule_u"][absent] = lerp(box[absent, 2], box[absent, 3], u[absent, 1])
+    spots = {**f, **g}
+    cx, cy, _, _ = _nodule_geometry(spots, np.arange(n))
+    return cx, cy
 
 
 _PATCH_HALF = 0.34  # nodules (with spicules and pleural tags) fit in a window this half-wide

@@ -2,8 +2,9 @@
 
     python benchmarks/perf/task_claims.py --seeds 0 1 2
 
-1. biomarker-survival on ``phantom:chest_ct`` (2,000 patients), the EGFR classifier trained on all
-   real training images: the predicted-mutant group survives longer (Cox HR < 1, log-rank
+1. biomarker-survival on ``phantom:chest_ct`` (2,000 patients, the nodule-centred view, as
+   nodule-level EGFR models see a CT; on the whole slice the nodule is a few pixels at 32 px),
+   the EGFR classifier trained on all real training images: the predicted-mutant group survives longer (Cox HR < 1, log-rank
    p < 0.05); the same analysis with the simulator's true status for reference (true HR 0.5).
 2. ssl on ``phantom:oct``: SimCLR pretraining beats a randomly initialised encoder in linear-probe
    accuracy on real test images.
@@ -21,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--survival-data", default="phantom:chest_ct?n=2000&size=32")
+    parser.add_argument("--survival-data", default="phantom:chest_ct?n=2000&size=32&view=nodule")
     parser.add_argument("--ssl-data", default="phantom:oct?n=1000&size=32")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=("survival", "ssl"), default=None)

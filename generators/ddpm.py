@@ -21,9 +21,9 @@ import numpy as np
 from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
 from synthbench.generators.neural import (
-    CodeEmbedding,
     NeuralConfig,
     NeuralGenerator,
+    code_embedding,
     condition_codes,
     condition_slots,
     labelled_images,
@@ -107,8 +107,19 @@ class DDPM(NeuralGenerator):
     @staticmethod
     def _take_codes(unet: Any) -> Any:
         """The UNet with its class embedding taking condition codes (same weights, same keys)."""
-        unet.class_embedding = CodeEmbedding.of(unet.class_embedding)
+        unet.class_embedding = code_embedding(unet.class_embedding)
         return unet
+
+    @staticmethod
+    def guidance_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Condition codes with a last column for the null condition of classifier-free
+        guidance: the codes themselves (that column 0) and the null codes (one-hot on it)."""
+        import torch
+
+        padded = torch.nn.functional.pad(codes, (0, 1))
+        null = torch.zeros_like(padded)
+        null[:, -1] = 1.0
+        return padded, null
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
@@ -122,10 +133,8 @@ class DDPM(NeuralGenerator):
         unet = self._take_codes(self._build_unet(c, h, n_slots))
         scheduler = diffusion.noise_scheduler()
         data = labelled_images(schema, train, c)
-        # codes gain a last column, the null condition of classifier-free guidance
-        data["y"] = torch.nn.functional.pad(data["y"], (0, 1))
-        null = torch.zeros(n_slots + 1)
-        null[-1] = 1.0
+        data["y"], nulls = self.guidance_codes(data["y"])
+        null = nulls[0]
         dropout = self.config.cond_dropout
 
         def loss_fn(ctx: Any) -> torch.Tensor:
@@ -152,9 +161,7 @@ class DDPM(NeuralGenerator):
         device, precision = self._inference_device()
         unet = self.unet_.to(device)
         codes = condition_codes(schema, conditions.modality, conditions.label, conditions.findings)
-        y = torch.nn.functional.pad(codes, (0, 1)).to(device)
-        null = torch.zeros_like(y)
-        null[:, -1] = 1.0
+        y, null = (c.to(device) for c in self.guidance_codes(codes))
         scale = self.config.guidance_scale
         labels = torch.cat([null, y]) if scale != 1.0 else y
         x = diffusion.sample(

@@ -99,45 +99,35 @@ def embed_codes(weight: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return codes.to(weight.dtype) @ weight
 
 
-class CodeEmbedding:
-    """Builds an ``nn.Module`` that stands in for an ``nn.Embedding`` inside a network that calls
-    it (a diffusers UNet's class embedding): it takes condition codes (n, slots) instead of
-    indices, keeps the embedding's ``weight`` parameter (so state-dict keys and saved files do
-    not change) and gives exactly the embedding's rows for one-hot codes."""
+def code_embedding(embedding: Any) -> Any:
+    """An ``nn.Module`` to stand in for an ``nn.Embedding`` inside a network that calls it (a
+    diffusers UNet's class embedding): it takes condition codes (n, slots) instead of indices,
+    keeps the embedding's ``weight`` parameter (so state-dict keys and saved files do not
+    change) and gives exactly the embedding's rows for one-hot codes."""
+    from torch import nn
 
-    @staticmethod
-    def of(embedding: Any) -> Any:
-        from torch import nn
+    class CodeEmbedding(nn.Module):
+        def __init__(self, weight: nn.Parameter) -> None:
+            super().__init__()
+            self.weight = weight
 
-        class _CodeEmbedding(nn.Module):
-            def __init__(self, weight: nn.Parameter) -> None:
-                super().__init__()
-                self.weight = weight
+        def forward(self, codes: torch.Tensor) -> torch.Tensor:
+            return embed_codes(self.weight, codes)
 
-            def forward(self, codes: torch.Tensor) -> torch.Tensor:
-                return embed_codes(self.weight, codes)
-
-        return _CodeEmbedding(embedding.weight)
+    return CodeEmbedding(embedding.weight)
 
 
 def labelled_images(schema: CohortSchema, train: Cohort, channels: int) -> dict[str, torch.Tensor]:
-    """A label-conditioned network's training data: images ``x`` in model space with
-    ``channels`` channels, and their condition codes ``y`` (see :func:`condition_codes`)."""
+    """A label-conditioned network's training data (``train`` is the cohort ``schema`` was
+    made from): images ``x`` in model space with ``channels`` channels, and their condition
+    codes ``y`` (see :func:`condition_codes`)."""
     from synthbench.generators.image_space import to_model_space
 
     return {
         "x": to_model_space(train.images, channels),
-        "y": condition_codes(schema, train.modality, train.label, _schema_findings(schema, train)),
+        # the schema was made from this cohort, so its finding columns are the schema's
+        "y": condition_codes(schema, train.modality, train.label, train.findings),
     }
-
-
-def _schema_findings(schema: CohortSchema, cohort: Cohort) -> np.ndarray:
-    """``cohort.findings`` with its columns in ``schema.finding_names`` order."""
-    out = np.zeros((len(cohort), len(schema.finding_names)), bool)
-    for j, name in enumerate(schema.finding_names):
-        if name in cohort.finding_names:
-            out[:, j] = cohort.findings[:, cohort.finding_names.index(name)]
-    return out
 
 
 def to_native(x: torch.Tensor, schema: CohortSchema, modality: Sequence[str]) -> np.ndarray:
@@ -206,15 +196,15 @@ class NeuralGenerator(Generator):
 
 class LatentLabelGenerator(NeuralGenerator):
     """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, I)`` of
-    ``config.latent_dim`` and condition codes (:func:`condition_codes`) into an image, kept in ``net_`` and saved as
-    ``<name>/model.safetensors`` beside ``<name>/config.json`` (the architecture)."""
+    ``config.latent_dim`` and condition codes (:func:`condition_codes`) into an image, kept in
+    ``net_`` and saved as ``<name>/model.safetensors`` beside ``<name>/config.json``."""
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
         """The network of an architecture from :meth:`_arch` (``widths`` a tuple)."""
         raise NotImplementedError
 
     def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Model-space images from noise ``z`` and classes ``y`` with the fitted ``net_``."""
+        """Model-space images from noise ``z`` and condition codes ``y`` with ``net_``."""
         raise NotImplementedError
 
     def _arch(self) -> dict[str, Any]:

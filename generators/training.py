@@ -75,15 +75,16 @@ class TrainResult:
     resumed_from: int
     mixed_precision: str
     losses: list[float] = field(default_factory=list)
-    #: seconds of earlier runs this one resumed (None: the state they left did not record them)
-    earlier_seconds: float | None = 0.0
+    #: timed seconds of the earlier runs this one resumed
+    earlier_seconds: float = 0.0
+    #: steps of earlier runs whose state did not record their time (older training states)
+    untimed_steps: int = 0
 
     def summary(self) -> dict[str, Any]:
-        total = self.seconds + (self.earlier_seconds or 0.0)
-        untimed = {"untimed_steps": self.resumed_from} if self.earlier_seconds is None else {}
+        untimed = {"untimed_steps": self.untimed_steps} if self.untimed_steps else {}
         return {
             "steps": self.steps,
-            "train_seconds": round(total, 2),
+            "train_seconds": round(self.seconds + self.earlier_seconds, 2),
             **untimed,
             "images_per_s": round(self.images_per_s, 1),
             "final_loss": round(self.final_loss, 5),
@@ -257,9 +258,11 @@ def train(
     for m in ema.modules.values():
         m.to(device)
 
-    start_step, earlier = 0, 0.0
+    start_step, earlier, untimed = 0, 0.0, 0
     if state_dir is not None:
-        start_step, earlier = _load_state(state_dir, modules, ema, optimizers, config_hash, seed)
+        start_step, earlier, untimed = _load_state(
+            state_dir, modules, ema, optimizers, config_hash, seed
+        )
     names, group_names = list(modules), list(optimizers)
     prepared = accelerator.prepare(*modules.values(), *optimizers.values())
     prepared_modules = dict(zip(names, prepared[: len(names)]))
@@ -325,15 +328,18 @@ def train(
                 and step % settings.checkpoint_every == 0
                 and accelerator.is_main_process
             ):
-                elapsed = (earlier or 0.0) + time.perf_counter() - t0
-                _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed)
+                elapsed = earlier + time.perf_counter() - t0
+                _save_state(
+                    state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed, untimed
+                )
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
     if state_dir is not None and accelerator.is_main_process and step > start_step:
-        elapsed = (earlier or 0.0) + seconds
-        _save_state(state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed)
+        _save_state(
+            state_dir, modules, ema, optimizers, step, config_hash, seed, earlier + seconds, untimed
+        )
     for m in modules.values():
         m.eval()
     result = TrainResult(
@@ -345,6 +351,7 @@ def train(
         mixed_precision=precision,
         losses=losses,
         earlier_seconds=earlier,
+        untimed_steps=untimed,
     )
     return result, ema.copy_to_modules(modules)
 
@@ -371,7 +378,8 @@ def _save_state(
     step: int,
     config_hash: str,
     seed: int,
-    train_seconds: float | None = None,
+    train_seconds: float = 0.0,
+    untimed_steps: int = 0,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -396,6 +404,7 @@ def _save_state(
         "param_groups": param_groups,
         "ema_steps": {k: t.optimization_step for k, t in ema.trackers.items()},
         "train_seconds": train_seconds,
+        "untimed_steps": untimed_steps,
     }
     tag = uuid.uuid4().hex[:8]
     tmp_w, tmp_j = state_dir / f".{STATE_WEIGHTS}.{tag}", state_dir / f".{STATE_JSON}.{tag}"
@@ -412,14 +421,15 @@ def _load_state(
     optimizers: dict[str, torch.optim.Optimizer],
     config_hash: str,
     seed: int,
-) -> tuple[int, float | None]:
-    """Restore a saved state; returns the step to continue from (0 when there is none) and the
-    training seconds spent to reach it (None where the state did not record them)."""
+) -> tuple[int, float, int]:
+    """Restore a saved state; returns the step to continue from (0 when there is none), the
+    training seconds spent to reach it and how many of its steps were never timed (a state
+    written before training time was recorded counts all its steps as untimed)."""
     from safetensors.torch import load_file
 
     meta_path, weights_path = state_dir / STATE_JSON, state_dir / STATE_WEIGHTS
     if not meta_path.is_file() or not weights_path.is_file():
-        return 0, 0.0
+        return 0, 0.0, 0
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(weights_path))
@@ -450,5 +460,7 @@ def _load_state(
                 _, _, pid, slot = k.split("/", 3)
                 slots.setdefault(int(pid), {})[slot] = v
         optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][g]})
-    seconds = meta.get("train_seconds")
-    return int(meta["step"]), float(seconds) if seconds is not None else None
+    step = int(meta["step"])
+    if meta.get("train_seconds") is None:
+        return step, 0.0, step
+    return step, float(meta["train_seconds"]), int(meta.get("untimed_steps", 0))

@@ -58,17 +58,17 @@ class Task:
     name: ClassVar[str]
     Config: ClassVar[type[TaskConfig]] = TaskConfig
 
-    def __init__(self, config: TaskConfig | None = None, *, profile: str = "quick") -> None:
-        config_given = config
+    def __init__(self, config: TaskConfig | None = None, *, profile: str | None = None) -> None:
+        #: the profile the config was built from, recorded in rows ("custom": a config given
+        #: without naming one; overrides show in the rows' task_config_hash)
+        self.profile = profile or ("custom" if config is not None else "quick")
         if config is None:
-            config = self.Config.for_profile(profile)
+            config = self.Config.for_profile(self.profile)
         if not isinstance(config, self.Config):
             raise SynthbenchError(
                 f"{self.name} takes a {self.Config.__qualname__}, got {type(config).__qualname__}"
             )
         self.config = config
-        #: the profile the config was built from (recorded in rows; "custom" for a given config)
-        self.profile = profile if config_given is None else "custom"
         #: artifact name -> file written by the last run (empty without ``out_dir``)
         self.artifacts_: dict[str, Path] = {}
         #: the rows of the mix a task actually trained on, when it keeps only some (the
@@ -170,6 +170,4 @@ def create_task(name: str, *, profile: str = "quick", **overrides: Any) -> Task:
     """A task by name with its profile config and overrides, e.g.
     ``create_task("classification", profile="smoke", epochs=2)``."""
     cls = get_task_class(name)
-    task = cls(cls.Config.for_profile(profile, **overrides))
-    task.profile = profile  # overrides show in the rows' task_config_hash
-    return task
+    return cls(cls.Config.for_profile(profile, **overrides), profile=profile)

@@ -65,8 +65,7 @@ def task(
 
     cls = get_task_class(name)
     overrides = dict(cls.Config.parse_override(s) for s in settings or [])
-    runner = cls(cls.Config.for_profile(profile, **overrides))
-    runner.profile = profile
+    runner = cls(cls.Config.for_profile(profile, **overrides), profile=profile)
     real = load_data(data)
     synthetic_cohort = load_synthetic(synthetic) if synthetic else None
     train = mix(

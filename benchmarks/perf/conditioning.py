@@ -18,7 +18,6 @@ generator and modality (a row per class) is written under ``--grids`` for a pers
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -68,7 +67,7 @@ def main() -> None:
     for ckpt in args.checkpoints:
         gen = load_generator(ckpt)
         if args.overrides:
-            gen.config = dataclasses.replace(gen.config, **_parse(args.overrides, gen.config))
+            gen.config = gen.config.replace(**_parse(args.overrides, gen.config))
         schema = gen.schema_
         for modality in schema.modalities:
             names = schema.label_names.get(modality) or []
@@ -101,15 +100,12 @@ def main() -> None:
     print(f"{failures} class(es) below {GOAL:.0%}")
 
 
-def _parse(pairs: list[str], config: object) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not hasattr(config, key):
-            continue  # a setting of other generators
-        current = getattr(config, key)
-        out[key] = type(current)(value) if current is not None else value
-    return out
+def _parse(pairs: list[str], config) -> dict[str, object]:
+    """``key=value`` overrides typed by the config, skipping keys this generator does not have."""
+    names = set(config.to_dict())
+    return dict(
+        type(config).parse_override(pair) for pair in pairs if pair.partition("=")[0] in names
+    )
 
 
 def _spread(images: np.ndarray) -> float:

@@ -30,6 +30,7 @@ import torch
 from synthbench.data.source import load_data
 from synthbench.generators import diffusion, text
 from synthbench.generators.base import Generator, create_generator
+from synthbench.generators.ddpm import DDPM
 from synthbench.generators.neural import condition_codes
 from synthbench.generators.training import (
     TrainSettings,
@@ -93,10 +94,8 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
         block = resolved.subset(start, start + gen.block_size)
         if gen.name == "ddpm":
             codes = condition_codes(schema, block.modality, block.label, block.findings)
-            labels = torch.nn.functional.pad(codes, (0, 1))
+            labels, null = DDPM.guidance_codes(codes)
             if guided:
-                null = torch.zeros_like(labels)
-                null[:, -1] = 1.0
                 labels = torch.cat([null, labels])
             kwargs = {"class_labels": labels.to(device)}
             shape = (len(labels), *schema.image_shape)

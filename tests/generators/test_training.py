@@ -68,7 +68,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 
     meta = json.loads((tmp_path / "training_state.json").read_text())
     assert meta["train_seconds"] >= result.seconds > 0
-    assert result.earlier_seconds is not None and result.earlier_seconds > 0
+    assert result.earlier_seconds > 0 and result.untimed_steps == 0
     assert result.summary()["train_seconds"] == pytest.approx(
         result.seconds + result.earlier_seconds, abs=0.01
     )
@@ -76,6 +76,37 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     for a, b in zip(ema_straight["net"].parameters(), ema_resumed["net"].parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_untimed_steps_of_an_older_state_are_carried_over_resumes(tmp_path):
+    """A state that did not record its training time (written by older code) is reported as
+    untimed steps, and stays so however many more times the run is interrupted and resumed."""
+    import json
+
+    def run(fail_at=None):
+        return train(
+            {"net": _model()},
+            lambda c: _loss(c, fail_at=fail_at),
+            len(DATA),
+            SETTINGS,
+            seed=0,
+            state_dir=tmp_path,
+            config_hash="abc",
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        run(fail_at=5)  # leaves the state of step 4
+    meta_path = tmp_path / "training_state.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["train_seconds"], meta["untimed_steps"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(KeyboardInterrupt):
+        run(fail_at=9)  # resumes at 4, leaves the state of step 8
+    assert json.loads(meta_path.read_text())["untimed_steps"] == 4
+    result, _ = run()
+    assert result.resumed_from == 8 and result.untimed_steps == 4
+    assert result.summary()["untimed_steps"] == 4
+    assert result.summary()["train_seconds"] > result.seconds
 
 
 def test_state_of_another_config_is_refused(tmp_path):

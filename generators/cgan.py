@@ -6,9 +6,10 @@
 
 A small convolutional generator (class embedding concatenated to the noise) against a
 projection discriminator (Miyato & Koyama 2018) with spectral normalisation and a minibatch
-standard-deviation feature against mode collapse, trained with the
-hinge loss and simultaneous updates through the shared training loop; samples come from the
-EMA of the generator's weights. Weights are saved as ``cgan/model.safetensors`` (generator
+standard-deviation feature, trained with the hinge loss through the shared training loop with
+``d_steps`` discriminator updates per generator update (SNGAN's n_dis = 5: with one, the
+generator learns to ignore its noise and gives one image per class); a training step is one
+discriminator update. Samples come from the EMA of the generator's weights. Weights are saved as ``cgan/model.safetensors`` (generator
 only) beside ``cgan/config.json``.
 """
 
@@ -47,20 +48,23 @@ class CGANConfig(NeuralConfig):
     #: the discriminator also sees the batch's feature spread (minibatch standard deviation,
     #: Karras et al. 2018), so a generator that ignores its noise is caught (mode collapse)
     minibatch_std: bool = True
+    #: discriminator updates per generator update; ``steps`` counts discriminator updates
+    d_steps: int = 5
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
             "widths": (32, 16),
             "latent_dim": 16,
             "steps": 30,
+            "d_steps": 2,
             "batch_size": 16,
             "checkpoint_every": 0,
         },
-        "quick": {},
+        "quick": {"steps": 10_000},
         "standard": {
             "widths": (256, 128, 64, 32),
             "latent_dim": 128,
-            "steps": 40_000,
+            "steps": 200_000,
             "batch_size": 128,
         },
     }
@@ -159,17 +163,20 @@ class CGAN(LatentLabelGenerator):
             minibatch_std=self.config.minibatch_std,
         )
         data = labelled_images(self._require_fit(), train, arch["channels"])
-        latent = self.config.latent_dim
+        latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)
 
         def loss_fn(ctx: Any) -> dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
             x, y = data["x"][idx], data["y"][idx]
             z = torch.randn(len(idx), latent, generator=ctx.generator, device=ctx.device)
-            fake = ctx.modules["generator"](z, y)
             d = ctx.modules["discriminator"]
-            d_loss = torch.relu(1 - d(x, y)).mean() + torch.relu(1 + d(fake.detach(), y)).mean()
+            if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
+                with torch.no_grad():
+                    fake = ctx.modules["generator"](z, y)
+                return {"discriminator": _d_loss(d, x, fake, y)}
+            fake = ctx.modules["generator"](z, y)
             g_loss = -d(fake, y).mean()
-            return {"discriminator": d_loss, "generator": g_loss}
+            return {"discriminator": _d_loss(d, x, fake.detach(), y), "generator": g_loss}
 
         result, ema = self._train(
             {"generator": gen_net, "discriminator": disc},
@@ -181,3 +188,10 @@ class CGAN(LatentLabelGenerator):
         )
         self.net_ = ema["generator"].cpu().eval()
         return {**result.summary(), "parameters": n_parameters(gen_net)}
+
+
+def _d_loss(d: Any, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss."""
+    import torch
+
+    return torch.relu(1 - d(real, y)).mean() + torch.relu(1 + d(fake, y)).mean()

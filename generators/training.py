@@ -168,8 +168,11 @@ class EMA:
         }
         self._params: dict[str, tuple[nn.Module, list[nn.Parameter]]] = {}
 
-    def step(self, modules: dict[str, nn.Module]) -> None:
+    def step(self, modules: dict[str, nn.Module], names: list[str] | None = None) -> None:
+        """Average the modules in ``names`` (default: all), the ones just updated."""
         for k, tracker in self.trackers.items():
+            if names is not None and k not in names:
+                continue
             # walking the module tree each step costs more than the averaging: list it once
             cached = self._params.get(k)
             if cached is None or cached[0] is not modules[k]:
@@ -226,7 +229,9 @@ def train(
 
     ``groups`` splits the modules into separately optimised groups (a GAN's generator and
     discriminator): ``loss_fn`` then returns one loss per group, each stepping only its group's
-    parameters (simultaneous updates). The reported loss is the sum.
+    parameters (simultaneous updates). A step may return losses for only some groups (a GAN's
+    several discriminator updates per generator update): only those groups are updated and
+    averaged that step. The reported loss is the sum of what was returned.
     """
     if n_items < 1:
         raise SynthbenchError("cannot train on an empty data set")
@@ -292,27 +297,29 @@ def train(
             with accelerator.autocast():
                 out = loss_fn(StepContext(prepared_modules, indices, gen, device, step))
             group_losses = out if isinstance(out, dict) else {group_names[0]: out}
-            if set(group_losses) != set(group_names):
+            if not group_losses or not set(group_losses) <= set(group_names):
                 raise ValueError(
-                    f"loss_fn returned losses for {sorted(group_losses)}, not {group_names}"
+                    f"loss_fn returned losses for {sorted(group_losses)}, not a subset of "
+                    f"{group_names}"
                 )
+            stepped = [g for g in group_names if g in group_losses]
             loss = sum(group_losses.values())
             if not torch.isfinite(loss):
                 raise SynthbenchError(
                     f"{description}: loss became {loss.item()} at step {step}; lower lr or check the data"
                 )
-            for g in group_names:
+            for g in stepped:
                 optimizers[g].zero_grad(set_to_none=True)
-            for g in group_names:
+            for g in stepped:
                 # each group's loss moves only that group's parameters
                 accelerator.backward(group_losses[g], inputs=params[g])
-            for g in group_names:
+            for g in stepped:
                 if settings.grad_clip > 0:
                     accelerator.clip_grad_norm_(params[g], settings.grad_clip)
                 for pg in optimizers[g].param_groups:
                     pg["lr"] = lr
                 optimizers[g].step()
-            ema.step(modules)
+            ema.step(modules, [name for g in stepped for name in groups[g]])
             step += 1
             images_seen += len(indices) * accelerator.num_processes
             value = float(loss.detach())

@@ -171,3 +171,34 @@ def test_ema_modules_take_trained_buffers():
     _, ema = train({"net": model}, loss, len(DATA), settings, seed=0)
     torch.testing.assert_close(ema["net"][1].running_mean, model[1].running_mean)
     assert ema["net"][1].running_mean.abs().sum() > 0
+
+
+def test_groups_step_only_when_given_a_loss():
+    """A GAN's several discriminator updates per generator update: a group whose loss a step
+    leaves out keeps its weights (and its EMA) that step."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    b_before = b.weight.detach().clone()
+    seen = []
+
+    def loss(ctx):
+        x = DATA[ctx.indices]
+        out = {"a": (ctx.modules["a"](x) - x).pow(2).mean()}
+        if ctx.step % 3 == 2:
+            out["b"] = (ctx.modules["b"](x) - x).pow(2).mean()
+            seen.append(ctx.modules["b"].weight.detach().clone())
+        return out
+
+    train(
+        {"a": a, "b": b},
+        loss,
+        len(DATA),
+        SETTINGS,
+        seed=0,
+        groups={"a": ["a"], "b": ["b"]},
+    )
+    # b changed only at its own steps: it was still at its initial weights at its first one
+    assert torch.equal(seen[0], b_before)
+    assert len(seen) == 4 and not torch.equal(seen[1], seen[0])
+    with pytest.raises(ValueError, match="subset"):
+        train({"a": a}, lambda c: {"c": DATA.sum()}, len(DATA), SETTINGS, seed=0, groups={"a": ["a"]})

@@ -201,4 +201,6 @@ def test_groups_step_only_when_given_a_loss():
     assert torch.equal(seen[0], b_before)
     assert len(seen) == 4 and not torch.equal(seen[1], seen[0])
     with pytest.raises(ValueError, match="subset"):
-        train({"a": a}, lambda c: {"c": DATA.sum()}, len(DATA), SETTINGS, seed=0, groups={"a": ["a"]})
+        train(
+            {"a": a}, lambda c: {"c": DATA.sum()}, len(DATA), SETTINGS, seed=0, groups={"a": ["a"]}
+        )

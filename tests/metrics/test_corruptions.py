@@ -7,27 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from synthbench.metrics.corruptions import BLUR_SIGMAS, NOISE_STDS
+from synthbench.metrics.corruptions import gaussian_blur as blur
+from synthbench.metrics.corruptions import gaussian_noise as noise
 from synthbench.metrics.frechet import FrechetDistance
-from synthbench.metrics.ms_ssim import _gaussian_window
 from synthbench.metrics.prdc import precision_recall_density_coverage
-
-BLUR_SIGMAS = (0.5, 0.6, 0.7, 0.85, 1.0)  # px, at 32 px
-NOISE_STDS = (20, 28, 36, 48, 64)  # grey levels of 255
-
-
-def blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    k = 2 * int(np.ceil(3 * sigma)) + 1
-    g = torch.tensor(_gaussian_window(k, sigma))
-    w = (g[:, None] * g[None, :])[None, None]
-    n, c, h, width = images.shape
-    x = torch.from_numpy(images).double().reshape(n * c, 1, h, width)
-    y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (k // 2,) * 4, mode="reflect"), w)
-    return y.reshape(n, c, h, width).round().clamp(0, 255).byte().numpy()
-
-
-def noise(images: np.ndarray, std: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(images + rng.normal(0.0, std, images.shape), 0, 255).round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

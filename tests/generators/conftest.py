@@ -186,3 +186,18 @@ def tiny_pipeline(root, corpus):
     )
     pipe.save_pretrained(root, safe_serialization=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli([...])`` runs ``synthbench train`` / ``generate`` through a typer app."""
+    import typer
+    from typer.testing import CliRunner
+
+    from synthbench.generators.cli import generate, train
+
+    app = typer.Typer()
+    app.command("train")(train)
+    app.command("generate")(generate)
+    runner = CliRunner()
+    return lambda args: runner.invoke(app, args)

@@ -2,25 +2,17 @@
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from synthbench.cohort import Cohort
 from synthbench.errors import SynthbenchError
-from synthbench.generators.cli import generate, train
 
 SPEC = "phantom:oct?n=40&size=16"
-app = typer.Typer()
-app.command("train")(train)
-app.command("generate")(generate)
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def checkpoint(cli, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "cvae"
-    result = runner.invoke(
-        app,
+    result = cli(
         [
             "train",
             "cvae",
@@ -52,10 +44,9 @@ def test_train_writes_checkpoint_and_card(checkpoint):
     assert not checkpoint.with_name("cvae.training-state").exists()
 
 
-def test_generate_grid(checkpoint, tmp_path):
+def test_generate_grid(cli, checkpoint, tmp_path):
     png = tmp_path / "grid.png"
-    result = runner.invoke(
-        app,
+    result = cli(
         [
             "generate",
             str(checkpoint),
@@ -75,14 +66,13 @@ def test_generate_grid(checkpoint, tmp_path):
     assert Image.open(png).size[0] > 3 * 16
 
 
-def test_generate_like_streams_a_cohort(checkpoint, tmp_path):
+def test_generate_like_streams_a_cohort(cli, checkpoint, tmp_path):
     from synthbench.data.source import load_data
     from synthbench.generators.base import load_generator
     from synthbench.generators.conditions import Conditions
 
     out = tmp_path / "synth"
-    result = runner.invoke(
-        app,
+    result = cli(
         [
             "generate",
             str(checkpoint),
@@ -106,15 +96,14 @@ def test_generate_like_streams_a_cohort(checkpoint, tmp_path):
     assert not list(tmp_path.glob(".synth*"))  # chunk folders cleaned up
 
 
-def test_generate_errors_are_synthbench_errors(checkpoint, tmp_path):
-    result = runner.invoke(
-        app, ["generate", str(checkpoint), "--label", "tumour", "--out", str(tmp_path / "x.png")]
+def test_generate_errors_are_synthbench_errors(cli, checkpoint, tmp_path):
+    result = cli(
+        ["generate", str(checkpoint), "--label", "tumour", "--out", str(tmp_path / "x.png")]
     )
     assert isinstance(result.exception, SynthbenchError) and "tumour" in str(result.exception)
-    result = runner.invoke(app, ["train", "minin", "--data", SPEC, "--out", str(tmp_path / "m")])
+    result = cli(["train", "minin", "--data", SPEC, "--out", str(tmp_path / "m")])
     assert isinstance(result.exception, SynthbenchError)
-    result = runner.invoke(
-        app,
+    result = cli(
         ["train", "cvae", "--data", SPEC, "--out", str(tmp_path / "m"), "--set", "latent_dim=big"],
     )
     assert isinstance(result.exception, SynthbenchError) and "latent_dim" in str(result.exception)

@@ -5,28 +5,20 @@ import json
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from synthbench.errors import SynthbenchError
 from synthbench.generators import shipped
 from synthbench.generators.base import load_generator, read_checkpoint_info
-from synthbench.generators.cli import generate, train
 
 SPEC = "phantom:oct?n=40&size=16"
-app = typer.Typer()
-app.command("train")(train)
-app.command("generate")(generate)
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
+def root(cli, tmp_path_factory):
     """A checkpoint tree like the package's: <root>/smoke/cvae-oct, trained by the CLI."""
     root = tmp_path_factory.mktemp("shipped")
     out = root / "smoke" / "cvae-oct"
-    result = runner.invoke(
-        app,
+    result = cli(
         ["train", "cvae", "--data", SPEC, "--profile", "smoke", "--out", str(out), "--no-progress"],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -69,7 +61,7 @@ def test_stale_checkpoint_is_not_used(root, tmp_path):
     assert shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path) is None
 
 
-def test_shipped_prefix_resolves(root, monkeypatch, tmp_path):
+def test_shipped_prefix_resolves(cli, root, monkeypatch, tmp_path):
     assert shipped.resolve_checkpoint("shipped:cvae-oct", root=root) == root / "smoke" / "cvae-oct"
     assert shipped.resolve_checkpoint(tmp_path) == tmp_path
     with pytest.raises(
@@ -80,9 +72,7 @@ def test_shipped_prefix_resolves(root, monkeypatch, tmp_path):
     gen = load_generator("shipped:cvae-oct")
     assert gen.name == "cvae"
     png = tmp_path / "grid.png"
-    result = runner.invoke(
-        app, ["generate", "shipped:cvae-oct", "-n", "4", "--seed", "1", "--out", str(png)]
-    )
+    result = cli(["generate", "shipped:cvae-oct", "-n", "4", "--seed", "1", "--out", str(png)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert png.stat().st_size > 0
 

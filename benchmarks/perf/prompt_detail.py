@@ -38,6 +38,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grids", type=Path, default=Path("out/conditioning"))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--meters",
+        type=Path,
+        default=Path("out/conditioning/meters"),
+        help="folder where trained size meters are kept and reused",
+    )
     args = parser.parse_args()
 
     import torch
@@ -55,7 +61,14 @@ def main() -> None:
         raise SystemExit(f"{args.checkpoint}: not trained on {args.modality}")
     data = load_data(f"phantom:{args.modality}?n={args.meter_n}&size={size}&seed={JUDGE_SEED}")
     t0 = time.perf_counter()
-    meter = SizeMeter.fit(data.train, args.size_factor, epochs=args.meter_epochs)
+    folder = args.meters / (
+        f"{args.modality}-{args.size_factor}-n{args.meter_n}-{size}px-e{args.meter_epochs}"
+    )
+    if (folder / "model.safetensors").is_file():
+        meter = SizeMeter.load(folder)
+    else:
+        meter = SizeMeter.fit(data.train, args.size_factor, epochs=args.meter_epochs)
+        meter.save(folder)
     test = data.test.subset(np.flatnonzero(data.test.label > 0))
     true = np.asarray(test.factors[args.size_factor], float)
     measured = meter(test.images)
@@ -144,6 +157,29 @@ class SizeMeter:
                 sched.step()
         model.eval()
         return cls(model, channels, size, mean, std)
+
+    def save(self, folder: Path) -> None:
+        import json
+
+        from safetensors.torch import save_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(self.model.state_dict(), folder / "model.safetensors")
+        meta = {"channels": self.channels, "size": self.size, "mean": self.mean, "std": self.std}
+        (folder / "meter.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, folder: Path) -> SizeMeter:
+        import json
+
+        from safetensors.torch import load_file
+
+        from synthbench.metrics.nets import CNNConfig, build_cnn
+
+        meta = json.loads((folder / "meter.json").read_text())
+        model = build_cnn(meta["channels"], 1, CNNConfig())
+        model.load_state_dict(load_file(folder / "model.safetensors"))
+        return cls(model.eval(), **meta)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch

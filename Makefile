@@ -23,7 +23,7 @@ install: $(STAMP)
 # low-data classifier (15% of the real training patients, MINIM's pretrain-pool setting) trained
 # without and with 5x its synthetic images.
 DEMO_DATA := phantom:oct?n=2000&size=32
-SHIPPED   := cvae-oct
+SHIPPED   := cvae-oct ddpm-oct
 TASK_ARGS := --data '$(DEMO_DATA)' --real-fraction 0.15 --protocol pretrain-pool --seed 0
 run: $(STAMP)
 	$(BIN)/synthbench data make 'phantom:all?n=600&size=64' --out $(OUT)/phantoms

@@ -21,7 +21,7 @@ Loading never unpickles: weights are safetensors, everything else is JSON.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -36,6 +36,8 @@ from synthbench.generators.conditions import CohortSchema, Conditions, ResolvedC
 from synthbench.io import atomic_dir
 
 if TYPE_CHECKING:
+    from typing import Self
+
     import torch
 
     from synthbench.cohort import Cohort
@@ -55,6 +57,21 @@ class GeneratorConfig(ProfiledConfig):
     profile) and per-profile overrides in ``PROFILES``; ``for_profile`` builds one."""
 
     HASH_KIND: ClassVar[str] = "generator"
+    #: settings that only change how a trained model samples (``synthbench generate --set``)
+    SAMPLING: ClassVar[tuple[str, ...]] = ()
+
+    def with_sampling(self, pairs: Sequence[str]) -> Self:
+        """This config with ``key=value`` sampling settings changed (from the command line);
+        anything else is a one-line error naming what may be changed."""
+        changes = dict(self.parse_override(pair) for pair in pairs)
+        for key in changes:
+            if key not in self.SAMPLING:
+                allowed = ", ".join(self.SAMPLING) or "none"
+                raise SynthbenchError(
+                    f"--set {key}: not a sampling setting (a trained model's sampling settings: "
+                    f"{allowed})"
+                )
+        return self.replace(**changes) if changes else self
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,10 @@ def generate(
         int, typer.Option("--chunk-size", help="images per chunk on disk")
     ] = 1024,
     per_row: Annotated[int, typer.Option("--per-row", help="images per grid row")] = 8,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="change a sampling setting, e.g. guidance_scale=4 (repeatable)"),
+    ] = None,
 ) -> None:
     """Sample images from a checkpoint: a PNG grid to look at, or a cohort folder (streamed to
     disk in chunks, so memory stays flat however many images are asked for)."""
@@ -190,6 +194,7 @@ def generate(
     if sum(x is not None and x != [] for x in (prompt, label, like)) > 1:
         raise SynthbenchError("give at most one of --prompt, --label and --like")
     gen = load_generator(checkpoint)
+    gen.config = gen.config.with_sampling(settings or [])
     if like is not None:
         cohort = _like_cohort(like, split)
         if n is not None:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 class DDPMConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (a ~1M-parameter UNet for 32 px)."""
 
+    SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
+
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
     attention: bool = True

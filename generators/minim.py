@@ -40,6 +40,8 @@ MODEL_CHANNELS = 3
 class MinimConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (32 px, a ~2M-parameter cross-attention UNet)."""
 
+    SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
+
     image_size: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1

@@ -107,3 +107,22 @@ def test_generate_errors_are_synthbench_errors(cli, checkpoint, tmp_path):
         ["train", "cvae", "--data", SPEC, "--out", str(tmp_path / "m"), "--set", "latent_dim=big"],
     )
     assert isinstance(result.exception, SynthbenchError) and "latent_dim" in str(result.exception)
+
+
+def test_generate_changes_sampling_settings_only(cli, fit_generator, oct_data, tmp_path):
+    from synthbench.cohort import Cohort
+
+    ckpt = fit_generator("ddpm", oct_data).save(tmp_path / "ddpm")
+    sources = []
+    for extra in ([], ["--set", "guidance_scale=5", "--set", "sampling_steps=3"]):
+        out = tmp_path / f"cohort{len(extra)}"
+        result = cli(["generate", str(ckpt), "-n", "4", "--seed", "0", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        cohort = Cohort.load(out)
+        sources.append((cohort.source, cohort.images))
+    # another sampling config: other images, and the cohort records another config hash
+    assert sources[0][0] != sources[1][0]
+    assert not np.array_equal(sources[0][1], sources[1][1])
+    result = cli(["generate", str(ckpt), "--set", "lr=1", "--out", str(tmp_path / "x.png")])
+    assert isinstance(result.exception, SynthbenchError)
+    assert "guidance_scale, sampling_steps" in str(result.exception)

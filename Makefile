@@ -24,7 +24,7 @@ install: $(STAMP)
 # without and with 5x its synthetic images. ddpm samples with guidance 6 (its classes come out as
 # asked at 6, not at the trained default of 2: benchmarks/perf/conditioning.py).
 DEMO_DATA := phantom:oct?n=2000&size=32
-SHIPPED   := cvae-oct ddpm-oct minim-oct-brain_mri
+SHIPPED   := cvae-oct cgan-oct ddpm-oct minim-oct-brain_mri
 TASK_ARGS := --data '$(DEMO_DATA)' --real-fraction 0.15 --protocol pretrain-pool --seed 0
 run: $(STAMP)
 	$(BIN)/synthbench data make 'phantom:all?n=600&size=64' --out $(OUT)/phantoms

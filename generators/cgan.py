@@ -9,8 +9,8 @@ projection discriminator (Miyato & Koyama 2018) with spectral normalisation and 
 standard-deviation feature, trained with the hinge loss through the shared training loop with
 ``d_steps`` discriminator updates per generator update (SNGAN's n_dis = 5: with one, the
 generator learns to ignore its noise and gives one image per class); a training step is one
-discriminator update. Samples come from the EMA of the generator's weights. Weights are saved as ``cgan/model.safetensors`` (generator
-only) beside ``cgan/config.json``.
+discriminator update. Samples come from the EMA of the generator's weights. Weights are saved as
+``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """
 
 from __future__ import annotations

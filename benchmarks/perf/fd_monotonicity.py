@@ -48,6 +48,7 @@ def main() -> None:
         gaussian_noise,
     )
     from synthbench.metrics.evaluate import get_extractor
+    from synthbench.metrics.frechet import frechet_distance_of_features
 
     data = load_data(args.spec)
     cache = FeatureCache(args.cache)
@@ -57,7 +58,8 @@ def main() -> None:
         **{f"blur {s}px": gaussian_blur(test.images, s) for s in BLUR_SIGMAS},
         **{f"noise {s}": gaussian_noise(test.images, s) for s in NOISE_STDS},
     }
-    half = test.images[test.label < np.unique(test.label)[len(np.unique(test.label)) // 2]]
+    classes = np.unique(test.label)
+    half = test.images[np.isin(test.label, classes[: len(classes) // 2])]
     print(f"{args.spec}: {len(data.train)} real training images, {len(test)} real test images")
     failed = 0
     for name in args.extractors:
@@ -70,7 +72,7 @@ def main() -> None:
             continue
         train = extractor(data.train.images)
         feats = {k: extractor(v) for k, v in corrupted.items()}
-        fd = {k: _fd(train, f) for k, f in feats.items()}
+        fd = {k: frechet_distance_of_features(train, f) for k, f in feats.items()}
         ok, lines = _verdicts(fd, train, feats, extractor(half))
         failed += not ok
         print(f"\n{name} ({extractor.identity}, {time.perf_counter() - t0:.0f} s)")
@@ -80,22 +82,14 @@ def main() -> None:
     sys.exit(1 if failed else 0)
 
 
-def _fd(reference: np.ndarray, features: np.ndarray) -> float:
-    from synthbench.metrics.frechet import FrechetDistance
-
-    fd = FrechetDistance()
-    fd.update(reference, real=True)
-    fd.update(features, real=False)
-    return fd.compute()
-
-
 def _verdicts(fd, train, feats, half_feats) -> tuple[bool, list[str]]:
+    from synthbench.metrics.corruptions import NOISE_STDS
     from synthbench.metrics.prdc import precision_recall_density_coverage as prdc
 
     blur = [v for k, v in fd.items() if k.startswith("blur")]
     noise = [v for k, v in fd.items() if k.startswith("noise")]
     clean = prdc(train, feats["clean"])
-    noisy = prdc(train, feats[[k for k in feats if k.startswith("noise")][-1]])
+    noisy = prdc(train, feats[f"noise {NOISE_STDS[-1]}"])
     halved = prdc(train, half_feats)
     checks = {
         "real test is the closest": fd["clean"] < min(blur[0], noise[0]),

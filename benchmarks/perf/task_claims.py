@@ -4,8 +4,8 @@
 
 1. biomarker-survival on ``phantom:chest_ct`` (2,000 patients, the nodule-centred view, as
    nodule-level EGFR models see a CT; on the whole slice the nodule is a few pixels at 32 px),
-   the EGFR classifier trained on all real training images: the predicted-mutant group survives longer (Cox HR < 1, log-rank
-   p < 0.05); the same analysis with the simulator's true status for reference (true HR 0.5).
+   the EGFR classifier trained on all real training images: the predicted-mutant group survives
+   longer (Cox HR < 1, log-rank p < 0.05); the same analysis with the simulator's true status for reference (true HR 0.5).
 2. ssl on ``phantom:oct``: SimCLR pretraining beats a randomly initialised encoder in linear-probe
    accuracy on real test images.
 

@@ -175,7 +175,7 @@ def test_ema_modules_take_trained_buffers():
 
 def test_groups_step_only_when_given_a_loss():
     """A GAN's several discriminator updates per generator update: a group whose loss a step
-    leaves out keeps its weights (and its EMA) that step."""
+    leaves out keeps its weights that step (its EMA: the next test)."""
     torch.manual_seed(0)
     a, b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
     b_before = b.weight.detach().clone()
@@ -204,3 +204,20 @@ def test_groups_step_only_when_given_a_loss():
         train(
             {"a": a}, lambda c: {"c": DATA.sum()}, len(DATA), SETTINGS, seed=0, groups={"a": ["a"]}
         )
+
+
+def test_ema_averages_only_the_modules_named():
+    from synthbench.generators.training import EMA
+
+    torch.manual_seed(0)
+    modules = {"a": torch.nn.Linear(2, 2), "b": torch.nn.Linear(2, 2)}
+    ema = EMA(modules, 0.5)
+    initial = {k: m.weight.detach().clone() for k, m in modules.items()}
+    with torch.no_grad():
+        for m in modules.values():
+            m.weight.add_(1.0)
+    ema.step(modules, ["a"])
+    assert ema.trackers["a"].optimization_step == 1 and ema.trackers["b"].optimization_step == 0
+    averaged = ema.copy_to_modules(modules)
+    assert not torch.equal(averaged["a"].weight, initial["a"])  # moved toward the new weights
+    assert torch.equal(averaged["b"].weight, initial["b"])  # still the initial weights

@@ -10,7 +10,7 @@ import torch
 from synthbench.metrics.corruptions import BLUR_SIGMAS, NOISE_STDS
 from synthbench.metrics.corruptions import gaussian_blur as blur
 from synthbench.metrics.corruptions import gaussian_noise as noise
-from synthbench.metrics.frechet import FrechetDistance
+from synthbench.metrics.frechet import frechet_distance_of_features as _fd
 from synthbench.metrics.prdc import precision_recall_density_coverage
 
 
@@ -36,13 +36,6 @@ def timm_encoder(tmp_path_factory):
 @pytest.fixture(params=["domain", "local"])
 def extractor(request, domain, timm_encoder):
     return {"domain": domain, "local": timm_encoder}[request.param]
-
-
-def _fd(reference: np.ndarray, features: np.ndarray) -> float:
-    fd = FrechetDistance()
-    fd.update(reference, real=True)
-    fd.update(features, real=False)
-    return fd.compute()
 
 
 def test_fd_smallest_for_real_and_monotone_in_blur_and_noise(oct_data, extractor):

@@ -92,8 +92,6 @@ def simulate(
         raise ValueError(f"phantom difficulty must be between 0 and 1, got {difficulty}")
     if n < 1:
         raise ValueError(f"phantom n must be at least 1, got {n}")
-    if view not in sim.views:
-        raise ValueError(f"phantom {modality} has no view {view!r}; valid: {', '.join(sim.views)}")
     rng = _rng(seed, modality, "labels")
     if info.multilabel:
         prevalence = np.asarray(sim.prevalence, dtype=np.float64)

@@ -208,7 +208,7 @@ class Generator:
         if cls is not Generator and info.generator != cls.name:
             raise CheckpointError(f"{path}: a {info.generator!r} checkpoint, not {cls.name!r}")
         gen_cls = cls if cls is not Generator else get_generator_class(info.generator)
-        config = gen_cls.Config.from_dict(info.config)
+        config = gen_cls.Config.from_stored(info.config)
         if config.config_hash(gen_cls.name) != info.config_hash:
             raise CheckpointError(
                 f"{path}: config hash {info.config_hash} does not match its settings "

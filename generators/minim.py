@@ -10,7 +10,11 @@ A diffusers ``UNet2DConditionModel`` cross-attends to a text encoder that reads 
 training reports, with a word-level tokenizer built from them (both saved with the checkpoint);
 or a pretrained encoder from a local folder (``text_encoder_path``). All modalities share one
 image space: ``image_size`` px, 3 channels, grayscale replicated in and averaged back out.
-Training drops the prompt with probability ``cond_dropout`` (the empty prompt is the
+With ``pooled_text`` the prompt also reaches every resolution through the timestep embedding:
+the mean of its token states, projected, is added to it (as in Imagen; diffusers' ``projection``
+class embedding). It is off by default: at the quick profile (3,000 steps) it did not make
+samples follow their prompts any better (``benchmarks/perf/conditioning.py``). Training drops the
+prompt with probability ``cond_dropout`` (the empty prompt is the
 unconditional input); sampling runs classifier-free guidance with the conditional and
 unconditional passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights.
 """
@@ -41,6 +45,8 @@ class MinimConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (32 px, a ~2M-parameter cross-attention UNet)."""
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
+    #: checkpoints written before the pooled prompt existed condition through cross-attention only
+    LEGACY: ClassVar[dict[str, Any]] = {"pooled_text": False}
 
     image_size: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
@@ -55,6 +61,8 @@ class MinimConfig(NeuralConfig):
     #: a local folder with a pretrained ``transformers`` encoder and its tokenizer; None: train one
     text_encoder_path: str | None = None
     train_text_encoder: bool = True
+    #: add the pooled prompt to the timestep embedding (besides cross-attention)
+    pooled_text: bool = False
     cond_dropout: float = 0.1
     guidance_scale: float = 3.0
     sampling_steps: int = 20
@@ -123,6 +131,10 @@ class Minim(NeuralGenerator):
         # training step 10x slower (measured), and the prompt acts through the lower levels
         down = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (levels - 1)
         up = ["CrossAttnUpBlock2D"] * (levels - 1) + ["UpBlock2D"]
+        pooled = {
+            "class_embed_type": "projection",
+            "projection_class_embeddings_input_dim": cross_dim,
+        }
         return UNet2DConditionModel(
             sample_size=cfg.image_size,
             in_channels=MODEL_CHANNELS,
@@ -134,6 +146,20 @@ class Minim(NeuralGenerator):
             cross_attention_dim=cross_dim,
             attention_head_dim=cfg.attention_heads,  # diffusers' name for the number of heads
             norm_num_groups=cfg.norm_num_groups,
+            **(pooled if cfg.pooled_text else {}),
+        )
+
+    @staticmethod
+    def _denoiser(unet: Any, states: torch.Tensor, mask: torch.Tensor) -> Any:
+        """``eps(x, t)`` of a UNet conditioned on encoded prompts (their pooled states too, when
+        the UNet was built to take them)."""
+        from synthbench.generators.text import pool
+
+        extra = {}
+        if unet.config.class_embed_type == "projection":
+            extra["class_labels"] = pool(states, mask)
+        return lambda x, t: (
+            unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask, **extra).sample
         )
 
     def _resize(self, x: torch.Tensor, size: int) -> torch.Tensor:
@@ -190,14 +216,8 @@ class Minim(NeuralGenerator):
             ids = torch.where(drop, data["null_ids"], ids)
             mask = torch.where(drop, data["null_mask"], mask)
             states = text.encode(ctx.modules["text_encoder"], ids, mask)
-            model = ctx.modules["unet"]
             return diffusion.diffusion_loss(
-                lambda x, t: (
-                    model(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
-                ),
-                x0,
-                scheduler,
-                ctx.generator,
+                self._denoiser(ctx.modules["unet"], states, mask), x0, scheduler, ctx.generator
             )
 
         result, ema = self._train(
@@ -238,9 +258,7 @@ class Minim(NeuralGenerator):
             states = text.encode(encoder, ids, mask)
 
         x = diffusion.sample(
-            lambda x, t: (
-                unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask).sample
-            ),
+            self._denoiser(unet, states, mask),
             (n, MODEL_CHANNELS, cfg.image_size, cfg.image_size),
             self.scheduler_config_,
             cfg.sampling_steps,

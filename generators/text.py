@@ -143,3 +143,15 @@ def quiet_hf() -> None:
 
 def encode(encoder: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+def pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the token states over the tokens the mask keeps (padding left out).
+
+    >>> import torch
+    >>> states = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])
+    >>> pool(states, torch.tensor([[1, 1, 0]])).tolist()
+    [[2.0, 3.0]]
+    """
+    weights = mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)

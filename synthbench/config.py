@@ -33,6 +33,11 @@ class ProfiledConfig:
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
     HASH_KIND: ClassVar[str] = "component"
+    #: settings added after configs were first stored, each with the value that reproduces what
+    #: earlier versions did: a stored config without one reads as that value (``from_stored``),
+    #: and the hash leaves such a setting out while it holds that value, so the hashes of
+    #: everything stored before it was added stay valid
+    LEGACY: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def for_profile(cls: type[C], profile: str = "quick", **overrides: Any) -> C:
@@ -54,6 +59,11 @@ class ProfiledConfig:
             return cls(**clean)
         except (TypeError, ValueError) as exc:
             raise SynthbenchError(f"{cls.__qualname__}: {exc}") from None
+
+    @classmethod
+    def from_stored(cls: type[C], values: dict[str, Any]) -> C:
+        """A config as written by ``to_dict``, possibly by an earlier version (see ``LEGACY``)."""
+        return cls.from_dict({**cls.LEGACY, **values})
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -95,9 +105,13 @@ class ProfiledConfig:
         return key, None if raw.lower() == "none" else raw
 
     def config_hash(self, name: str) -> str:
-        """A stable 12-hex-digit hash of the component name and every setting."""
+        """A stable 12-hex-digit hash of the component name and every setting (but a ``LEGACY``
+        one at its earlier value)."""
+        settings = {
+            k: v for k, v in self.to_dict().items() if k not in self.LEGACY or v != self.LEGACY[k]
+        }
         payload = json.dumps(
-            {self.HASH_KIND: name, "config": self.to_dict()}, sort_keys=True, default=list
+            {self.HASH_KIND: name, "config": settings}, sort_keys=True, default=list
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

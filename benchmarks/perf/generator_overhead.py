@@ -109,6 +109,8 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
             with torch.no_grad(), autocast(device, precision):
                 states = text.encode(gen.text_encoder_.to(device), ids, mask)
             kwargs = {"encoder_hidden_states": states, "encoder_attention_mask": mask}
+            if unet.config.class_embed_type == "projection":
+                kwargs["class_labels"] = text.pool(states, mask)
             shape = (len(ids), 3, cfg.image_size, cfg.image_size)
         blocks.append((torch.randn(shape, generator=torch.Generator().manual_seed(0)), kwargs))
 
@@ -129,11 +131,16 @@ def ddpm_forward(modules: Modules, batch: Batch) -> torch.Tensor:
 
 def minim_forward(modules: Modules, batch: Batch) -> torch.Tensor:
     states = text.encode(modules["text_encoder"], batch["ids"], batch["mask"])
-    return modules["unet"](
+    unet = modules["unet"]
+    pooled = {}
+    if unet.config.class_embed_type == "projection":
+        pooled["class_labels"] = text.pool(states, batch["mask"])
+    return unet(
         batch["noisy"],
         batch["t"],
         encoder_hidden_states=states,
         encoder_attention_mask=batch["mask"],
+        **pooled,
     ).sample
 
 

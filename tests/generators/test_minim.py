@@ -94,3 +94,29 @@ def test_pretrained_text_encoder_from_local_folder(mixed_data, tmp_path):
 
     b = load_generator(tmp_path / "ckpt").sample(4, seed=0)
     assert (a.images == b.images).all()
+
+
+def test_pooled_prompt_reaches_the_timestep_embedding(mixed_data):
+    """With ``pooled_text`` the prompt's pooled states enter the UNet's timestep embedding too,
+    so it reaches every resolution, not only the cross-attention levels; prompts still steer
+    sampling, and the default UNet has no such embedding."""
+    import torch
+
+    from synthbench.generators.base import create_generator
+    from synthbench.generators.text import encode, pool
+
+    assert not create_generator("minim", profile="smoke").config.pooled_text
+    minim = create_generator("minim", profile="smoke", pooled_text=True).fit(mixed_data.train)
+    assert minim.unet_.config.class_embed_type == "projection"
+    a, b = (
+        minim.sample(Conditions.from_prompts([p] * 2), seed=0)
+        for p in ("OCT: drusen.", "OCT: normal.")
+    )
+    assert not (a.images == b.images).all()
+    ids, mask = minim.tokenizer_(["OCT: drusen.", "Fundus: optic disc cupping."])
+    with torch.no_grad():
+        states = encode(minim.text_encoder_, ids, mask)
+        pooled = pool(states, mask)
+        emb = minim.unet_.class_embedding(pooled)
+    assert emb.shape == (2, minim.unet_.config.block_out_channels[0] * 4)
+    assert not torch.allclose(emb[0], emb[1])

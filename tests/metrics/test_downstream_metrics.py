@@ -38,11 +38,18 @@ def test_labels_from_prompts_recover_phantom_labels(oct_data):
     assert (relabelled.label == test.label).mean() > 0.95
 
 
-def test_prompt_adherence_drops_when_prompts_are_ignored(ctx, oct_data):
+def test_prompt_adherence_drops_when_prompts_are_ignored(cache):
+    """On a larger phantom set than the other tests use: with 60 validation images and a
+    classifier trained on 280, the expected gap was within sampling noise."""
+    from synthbench.data.source import load_data
     from synthbench.metrics.adherence import PromptAdherence
+    from synthbench.metrics.features import DomainExtractor
 
-    good = PromptAdherence().score(ctx, oct_data.val)
-    bad = PromptAdherence().score(ctx, _shuffled(oct_data.val))
+    data = load_data("phantom:oct?n=1200&size=32")
+    extractor = DomainExtractor.create(data.train, cache=cache, seed=0)
+    ctx = EvalContext(real=data, extractor=extractor, cache=cache, breakdown=False)
+    good = PromptAdherence().score(ctx, data.val)
+    bad = PromptAdherence().score(ctx, _shuffled(data.val))
     assert _value(good, "prompt_adherence") > _value(bad, "prompt_adherence") + 0.15
     assert (
         _value(good, "prompt_adherence", set="real-test") > 0.4

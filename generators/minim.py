@@ -150,7 +150,7 @@ class Minim(NeuralGenerator):
         )
 
     @staticmethod
-    def _denoiser(unet: Any, states: torch.Tensor, mask: torch.Tensor) -> Any:
+    def denoiser(unet: Any, states: torch.Tensor, mask: torch.Tensor) -> Any:
         """``eps(x, t)`` of a UNet conditioned on encoded prompts (their pooled states too, when
         the UNet was built to take them)."""
         from synthbench.generators.text import pool
@@ -217,7 +217,7 @@ class Minim(NeuralGenerator):
             mask = torch.where(drop, data["null_mask"], mask)
             states = text.encode(ctx.modules["text_encoder"], ids, mask)
             return diffusion.diffusion_loss(
-                self._denoiser(ctx.modules["unet"], states, mask), x0, scheduler, ctx.generator
+                self.denoiser(ctx.modules["unet"], states, mask), x0, scheduler, ctx.generator
             )
 
         result, ema = self._train(
@@ -258,7 +258,7 @@ class Minim(NeuralGenerator):
             states = text.encode(encoder, ids, mask)
 
         x = diffusion.sample(
-            self._denoiser(unet, states, mask),
+            self.denoiser(unet, states, mask),
             (n, MODEL_CHANNELS, cfg.image_size, cfg.image_size),
             self.scheduler_config_,
             cfg.sampling_steps,

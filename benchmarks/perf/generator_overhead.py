@@ -23,6 +23,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -31,6 +32,7 @@ from synthbench.data.source import load_data
 from synthbench.generators import diffusion, text
 from synthbench.generators.base import Generator, create_generator
 from synthbench.generators.ddpm import DDPM
+from synthbench.generators.minim import Minim
 from synthbench.generators.neural import condition_codes
 from synthbench.generators.training import (
     TrainSettings,
@@ -89,7 +91,7 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
     timesteps = diffusion.solver(gen.scheduler_config_, cfg.sampling_steps, device).timesteps
     guided = cfg.guidance_scale != 1.0
     unet = gen.unet_.to(device)
-    blocks: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+    blocks: list[tuple[torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any]]] = []
     for start in range(0, len(resolved), gen.block_size):
         block = resolved.subset(start, start + gen.block_size)
         if gen.name == "ddpm":
@@ -97,7 +99,7 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
             labels, null = DDPM.guidance_codes(codes)
             if guided:
                 labels = torch.cat([null, labels])
-            kwargs = {"class_labels": labels.to(device)}
+            eps_fn = partial(unet, class_labels=labels.to(device))
             shape = (len(labels), *schema.image_shape)
         else:
             ids, mask = gen.tokenizer_(list(block.text))
@@ -108,18 +110,16 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
             ids, mask = ids.to(device), mask.to(device)
             with torch.no_grad(), autocast(device, precision):
                 states = text.encode(gen.text_encoder_.to(device), ids, mask)
-            kwargs = {"encoder_hidden_states": states, "encoder_attention_mask": mask}
-            if unet.config.class_embed_type == "projection":
-                kwargs["class_labels"] = text.pool(states, mask)
+                eps_fn = Minim.denoiser(unet, states, mask)
             shape = (len(ids), 3, cfg.image_size, cfg.image_size)
-        blocks.append((torch.randn(shape, generator=torch.Generator().manual_seed(0)), kwargs))
+        blocks.append((torch.randn(shape, generator=torch.Generator().manual_seed(0)), eps_fn))
 
     def run() -> None:
         with torch.no_grad(), autocast(device, precision):
-            for x, kwargs in blocks:
+            for x, eps_fn in blocks:
                 x = x.to(device)
                 for t in timesteps:
-                    unet(x, t.expand(len(x)).to(device), **kwargs)
+                    eps_fn(x, t.expand(len(x)).to(device))
 
     return run, len(blocks) * len(timesteps)
 
@@ -131,17 +131,7 @@ def ddpm_forward(modules: Modules, batch: Batch) -> torch.Tensor:
 
 def minim_forward(modules: Modules, batch: Batch) -> torch.Tensor:
     states = text.encode(modules["text_encoder"], batch["ids"], batch["mask"])
-    unet = modules["unet"]
-    pooled = {}
-    if unet.config.class_embed_type == "projection":
-        pooled["class_labels"] = text.pool(states, batch["mask"])
-    return unet(
-        batch["noisy"],
-        batch["t"],
-        encoder_hidden_states=states,
-        encoder_attention_mask=batch["mask"],
-        **pooled,
-    ).sample
+    return Minim.denoiser(modules["unet"], states, batch["mask"])(batch["noisy"], batch["t"])
 
 
 FORWARD = {"ddpm": ddpm_forward, "minim": minim_forward}

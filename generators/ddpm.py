@@ -23,6 +23,7 @@ from synthbench.generators.conditions import ResolvedConditions
 from synthbench.generators.neural import (
     NeuralConfig,
     NeuralGenerator,
+    check_prediction_type,
     code_embedding,
     condition_codes,
     condition_slots,
@@ -42,11 +43,14 @@ class DDPMConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (a ~1M-parameter UNet for 32 px)."""
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
+    LEGACY: ClassVar[dict[str, Any]] = {"prediction_type": "epsilon"}
 
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
     attention: bool = True
     norm_num_groups: int = 8
+    #: what the UNet predicts: ``epsilon`` or ``v_prediction``
+    prediction_type: str = "epsilon"
     cond_dropout: float = 0.1
     guidance_scale: float = 2.0
     sampling_steps: int = 20
@@ -73,6 +77,9 @@ class DDPMConfig(NeuralConfig):
             "sampling_steps": 25,
         },
     }
+
+    def __post_init__(self) -> None:
+        check_prediction_type(self.prediction_type)
 
 
 class DDPM(NeuralGenerator):
@@ -133,7 +140,7 @@ class DDPM(NeuralGenerator):
         n_slots = len(condition_slots(schema))
         torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
         unet = self._take_codes(self._build_unet(c, h, n_slots))
-        scheduler = diffusion.noise_scheduler()
+        scheduler = diffusion.noise_scheduler(self.config.prediction_type)
         data = labelled_images(schema, train, c)
         data["y"], nulls = self.guidance_codes(data["y"])
         null = nulls[0]

@@ -24,10 +24,10 @@ NOISE_SCHEDULE: dict[str, Any] = {
 }
 
 
-def noise_scheduler() -> Any:
+def noise_scheduler(prediction_type: str = "epsilon") -> Any:
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(**NOISE_SCHEDULE)
+    return DDPMScheduler(**{**NOISE_SCHEDULE, "prediction_type": prediction_type})
 
 
 def save_scheduler(config: dict[str, Any], path: Path) -> None:
@@ -72,7 +72,8 @@ def diffusion_loss(
     scheduler: Any,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Epsilon-prediction MSE at uniformly drawn timesteps."""
+    """MSE of the network's output against its target (the noise, or v for v prediction, as
+    the scheduler's ``prediction_type`` says) at uniformly drawn timesteps."""
     n = x0.shape[0]
     t = torch.randint(
         0, scheduler.config.num_train_timesteps, (n,), generator=generator, device=x0.device
@@ -80,7 +81,11 @@ def diffusion_loss(
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     noisy = scheduler.add_noise(x0, noise, t)
     pred = eps_fn(noisy, t)
-    return torch.nn.functional.mse_loss(pred.float(), noise.float())
+    if scheduler.config.prediction_type == "v_prediction":
+        target = scheduler.get_velocity(x0, noise, t)
+    else:
+        target = noise
+    return torch.nn.functional.mse_loss(pred.float(), target.float())
 
 
 def sample(

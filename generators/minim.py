@@ -30,7 +30,13 @@ import numpy as np
 from synthbench.errors import SynthbenchError
 from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
-from synthbench.generators.neural import NeuralConfig, NeuralGenerator, n_parameters, to_native
+from synthbench.generators.neural import (
+    NeuralConfig,
+    NeuralGenerator,
+    check_prediction_type,
+    n_parameters,
+    to_native,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +52,7 @@ class MinimConfig(NeuralConfig):
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
     #: checkpoints written before the pooled prompt existed condition through cross-attention only
-    LEGACY: ClassVar[dict[str, Any]] = {"pooled_text": False}
+    LEGACY: ClassVar[dict[str, Any]] = {"pooled_text": False, "prediction_type": "epsilon"}
 
     image_size: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
@@ -63,6 +69,8 @@ class MinimConfig(NeuralConfig):
     train_text_encoder: bool = True
     #: add the pooled prompt to the timestep embedding (besides cross-attention)
     pooled_text: bool = False
+    #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
+    prediction_type: str = "epsilon"
     cond_dropout: float = 0.1
     guidance_scale: float = 3.0
     sampling_steps: int = 20
@@ -110,6 +118,7 @@ class MinimConfig(NeuralConfig):
             )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        check_prediction_type(self.prediction_type)
 
 
 class Minim(NeuralGenerator):
@@ -195,7 +204,7 @@ class Minim(NeuralGenerator):
             )
         encoder.requires_grad_(cfg.train_text_encoder)
         unet = self._build_unet(encoder.config.hidden_size)
-        scheduler = diffusion.noise_scheduler()
+        scheduler = diffusion.noise_scheduler(cfg.prediction_type)
         ids, mask = tokenizer(train.text)
         null_ids, null_mask = tokenizer([""])
         data = {

@@ -49,6 +49,17 @@ class NeuralConfig(GeneratorConfig):
     log_every: int = 10
 
 
+#: what a diffusion generator's network predicts (diffusers' names; see ``diffusion``)
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def check_prediction_type(value: str) -> None:
+    if value not in PREDICTION_TYPES:
+        raise ValueError(
+            f"prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {value!r}"
+        )
+
+
 def class_ids(schema: CohortSchema, modality: Sequence[str], label: np.ndarray) -> np.ndarray:
     """Global class indices (see ``CohortSchema.class_index``) of (modality, label) rows;
     unlabelled rows of a multi-label modality map to that modality's single class."""

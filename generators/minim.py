@@ -17,6 +17,9 @@ samples follow their prompts any better (``benchmarks/perf/conditioning.py``). T
 prompt with probability ``cond_dropout`` (the empty prompt is the
 unconditional input); sampling runs classifier-free guidance with the conditional and
 unconditional passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights.
+The UNet predicts v (``prediction_type``): at the quick profile, with noise prediction the
+samples kept grey, speckled backgrounds after 3,000 steps and followed their prompts far less;
+with v they had dark backgrounds and real-looking layers from 500 steps on.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class MinimConfig(NeuralConfig):
     #: add the pooled prompt to the timestep embedding (besides cross-attention)
     pooled_text: bool = False
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
-    prediction_type: str = "epsilon"
+    prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
     guidance_scale: float = 3.0
     sampling_steps: int = 20

@@ -66,26 +66,34 @@ def solver(config: dict[str, Any], steps: int, device: torch.device) -> Any:
     return sched
 
 
+def training_target(
+    scheduler: Any, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """What the network learns to output for ``x0`` noised with ``noise`` at ``t``: the noise,
+    or v for v prediction, as the scheduler's ``prediction_type`` says."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(x0, noise, t)
+    return noise
+
+
 def diffusion_loss(
-    eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x0: torch.Tensor,
     scheduler: Any,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """MSE of the network's output against its target (the noise, or v for v prediction, as
-    the scheduler's ``prediction_type`` says) at uniformly drawn timesteps."""
+    """MSE of the network's output against its :func:`training_target` at uniformly drawn
+    timesteps."""
     n = x0.shape[0]
     t = torch.randint(
         0, scheduler.config.num_train_timesteps, (n,), generator=generator, device=x0.device
     )
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     noisy = scheduler.add_noise(x0, noise, t)
-    pred = eps_fn(noisy, t)
-    if scheduler.config.prediction_type == "v_prediction":
-        target = scheduler.get_velocity(x0, noise, t)
-    else:
-        target = noise
-    return torch.nn.functional.mse_loss(pred.float(), target.float())
+    pred = model_fn(noisy, t)
+    return torch.nn.functional.mse_loss(
+        pred.float(), training_target(scheduler, x0, noise, t).float()
+    )
 
 
 def sample(
@@ -102,34 +110,35 @@ def sample(
     ``denoise`` under autocast at the resolved ``mixed_precision``."""
     from synthbench.generators.training import autocast
 
-    def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with autocast(device, mixed_precision):
             return denoise(x, t)
 
     scheduler = solver(scheduler_config, steps, device)
-    return sample_loop(eps_fn, shape, scheduler, generator, device, guidance_scale)
+    return sample_loop(model_fn, shape, scheduler, generator, device, guidance_scale)
 
 
 @torch.no_grad()
 def sample_loop(
-    eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     shape: tuple[int, ...],
     scheduler: Any,
     generator: torch.Generator,
     device: torch.device,
     guidance_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Run a solver from pure noise. With ``guidance_scale != 1``, ``eps_fn`` receives the batch
+    """Run a solver from pure noise. ``model_fn`` returns the network's output (noise or v; the
+    solver's ``prediction_type`` says which). With ``guidance_scale != 1`` it receives the batch
     twice (unconditional first, then conditional) and must return both halves in one call."""
     x = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
     guided = guidance_scale != 1.0
     for t in scheduler.timesteps:
         t_batch = t.expand(shape[0] * (2 if guided else 1)).to(device)
         if guided:
-            eps = eps_fn(torch.cat([x, x]), t_batch).float()
-            uncond, cond = eps.chunk(2)
-            eps = uncond + guidance_scale * (cond - uncond)
+            out = model_fn(torch.cat([x, x]), t_batch).float()
+            uncond, cond = out.chunk(2)
+            out = uncond + guidance_scale * (cond - uncond)
         else:
-            eps = eps_fn(x, t_batch).float()
-        x = scheduler.step(eps, t, x, generator=generator).prev_sample
+            out = model_fn(x, t_batch).float()
+        x = scheduler.step(out, t, x, generator=generator).prev_sample
     return x.clamp(-1, 1)

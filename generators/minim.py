@@ -54,7 +54,8 @@ class MinimConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (32 px, a ~2M-parameter cross-attention UNet)."""
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
-    #: checkpoints written before the pooled prompt existed condition through cross-attention only
+    #: checkpoints written before these settings existed condition through cross-attention only
+    #: and predict the noise
     LEGACY: ClassVar[dict[str, Any]] = {"pooled_text": False, "prediction_type": "epsilon"}
 
     image_size: int = 32
@@ -163,8 +164,8 @@ class Minim(NeuralGenerator):
 
     @staticmethod
     def denoiser(unet: Any, states: torch.Tensor, mask: torch.Tensor) -> Any:
-        """``eps(x, t)`` of a UNet conditioned on encoded prompts (their pooled states too, when
-        the UNet was built to take them)."""
+        """``f(x, t)``: the UNet's output (noise or v, as ``prediction_type`` says) conditioned
+        on encoded prompts (their pooled states too, when the UNet was built to take them)."""
         from synthbench.generators.text import pool
 
         extra = {}

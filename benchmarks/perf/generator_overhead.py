@@ -99,7 +99,7 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
             labels, null = DDPM.guidance_codes(codes)
             if guided:
                 labels = torch.cat([null, labels])
-            eps_fn = partial(unet, class_labels=labels.to(device))
+            model_fn = partial(unet, class_labels=labels.to(device))
             shape = (len(labels), *schema.image_shape)
         else:
             ids, mask = gen.tokenizer_(list(block.text))
@@ -110,16 +110,16 @@ def bare_sampling(gen: Generator, n: int, seed: int) -> tuple[Callable[[], None]
             ids, mask = ids.to(device), mask.to(device)
             with torch.no_grad(), autocast(device, precision):
                 states = text.encode(gen.text_encoder_.to(device), ids, mask)
-                eps_fn = Minim.denoiser(unet, states, mask)
+                model_fn = Minim.denoiser(unet, states, mask)
             shape = (len(ids), 3, cfg.image_size, cfg.image_size)
-        blocks.append((torch.randn(shape, generator=torch.Generator().manual_seed(0)), eps_fn))
+        blocks.append((torch.randn(shape, generator=torch.Generator().manual_seed(0)), model_fn))
 
     def run() -> None:
         with torch.no_grad(), autocast(device, precision):
-            for x, eps_fn in blocks:
+            for x, model_fn in blocks:
                 x = x.to(device)
                 for t in timesteps:
-                    eps_fn(x, t.expand(len(x)).to(device))
+                    model_fn(x, t.expand(len(x)).to(device))
 
     return run, len(blocks) * len(timesteps)
 
@@ -163,10 +163,11 @@ class TrainCapture:
 
 
 def preloaded_batches(
-    name: str, data: dict[str, torch.Tensor], settings: TrainSettings, steps: int, seed: int
+    gen: Generator, data: dict[str, torch.Tensor], settings: TrainSettings, steps: int, seed: int
 ) -> list[Batch]:
-    """``steps`` ready batches: noised images at random timesteps, their noise and conditions."""
-    scheduler = diffusion.noise_scheduler()
+    """``steps`` ready batches: noised images at random timesteps, the generator's training
+    target for them (noise or v) and conditions."""
+    scheduler = diffusion.noise_scheduler(gen.config.prediction_type)
     rng = torch.Generator().manual_seed(seed)
     n_items = len(data["x"])
     batches = []
@@ -175,13 +176,17 @@ def preloaded_batches(
         x0 = data["x"][idx]
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=rng)
         noise = torch.randn(x0.shape, generator=rng)
-        batch = {"noisy": scheduler.add_noise(x0, noise, t), "noise": noise, "t": t}
-        batches.append(batch | {k: data[k][idx] for k in BATCH_KEYS[name]})
+        batch = {
+            "noisy": scheduler.add_noise(x0, noise, t),
+            "target": diffusion.training_target(scheduler, x0, noise, t),
+            "t": t,
+        }
+        batches.append(batch | {k: data[k][idx] for k in BATCH_KEYS[gen.name]})
     return batches
 
 
 def bare_training(
-    name: str, capture: TrainCapture, settings: TrainSettings, steps: int, seed: int
+    gen: Generator, capture: TrainCapture, settings: TrainSettings, steps: int, seed: int
 ) -> Callable[[], None]:
     """Forward, MSE, backward and an AdamW step per preloaded batch, on a copy of the model."""
     device = default_device()
@@ -196,15 +201,15 @@ def bare_training(
     )
     batches = [
         {k: v.to(device) for k, v in b.items()}
-        for b in preloaded_batches(name, capture.data, settings, steps, seed)
+        for b in preloaded_batches(gen, capture.data, settings, steps, seed)
     ]
-    forward = FORWARD[name]
+    forward = FORWARD[gen.name]
 
     def run() -> None:
         for batch in batches:
             with autocast(device, precision):
                 pred = forward(modules, batch)
-                loss = torch.nn.functional.mse_loss(pred.float(), batch["noise"])
+                loss = torch.nn.functional.mse_loss(pred.float(), batch["target"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -252,7 +257,7 @@ def main() -> None:
             return capture.seconds[-1]
 
         fit()  # builds the modules the bare baseline copies
-        bare_train = timed(bare_training(name, capture, settings, args.steps, seed))
+        bare_train = timed(bare_training(gen, capture, settings, args.steps, seed))
         loop_s, bare_s = best_times(fit, bare_train, args.repeats)
         training_rows.append((name, settings.batch_size, precision, loop_s, bare_s))
 

@@ -96,20 +96,25 @@ def test_unknown_setting_and_profile():
 
 
 def test_checkpoint_of_an_earlier_version_still_loads(mixed_data, tmp_path):
-    """A minim checkpoint written before ``pooled_text`` existed (cross-attention only, no such
-    key in its config) loads as ``pooled_text=False`` under its original hash and samples as
+    """A minim checkpoint written before ``pooled_text`` and ``prediction_type`` existed
+    (cross-attention only, noise prediction, no such keys in its config) loads as
+    ``pooled_text=False``, ``prediction_type="epsilon"`` under its original hash and samples as
     before; removing the key from a newer checkpoint is still caught as an edit."""
-    old = create_generator("minim", profile="smoke", pooled_text=False).fit(mixed_data.train)
+    old = create_generator(
+        "minim", profile="smoke", pooled_text=False, prediction_type="epsilon"
+    ).fit(mixed_data.train)
     assert old.unet_.config.class_embed_type is None
+    assert old.scheduler_config_["prediction_type"] == "epsilon"
     ckpt = old.save(tmp_path / "old")
     meta = json.loads((ckpt / "synthbench_generator.json").read_text())
-    del meta["config"]["pooled_text"]
+    del meta["config"]["pooled_text"], meta["config"]["prediction_type"]
     (ckpt / "synthbench_generator.json").write_text(json.dumps(meta))
     loaded = load_generator(ckpt)
     assert loaded.config.pooled_text is False and loaded.config_hash == old.config_hash
+    assert loaded.config.prediction_type == "epsilon"
     assert (loaded.sample(4, seed=1).images == old.sample(4, seed=1).images).all()
 
-    new = create_generator("minim", profile="smoke", pooled_text=True)
+    new = create_generator("minim", profile="smoke", pooled_text=True, prediction_type="epsilon")
     assert new.config_hash != old.config_hash
     meta["config_hash"] = new.config_hash
     (ckpt / "synthbench_generator.json").write_text(json.dumps(meta))

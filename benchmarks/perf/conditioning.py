@@ -11,7 +11,13 @@ that class (``"Modality: findings"``) for text-conditioned ones. The table gives
 the judge assigns to the asked-for class, next to the judge's own accuracy on real test images of
 that class (what it can tell apart at all), and the spread of the generated images (pixel standard
 deviation across images; near 0 means one image whatever the noise) next to that of real ones.
-The goal is at least 80% for every class. One grid per
+The goal is at least 80% for every class.
+
+The judge learns from ``--judge-n`` real patients (70% of them for training). It has to tell the
+classes of real images apart well for its verdict on generated ones to mean anything: with 4,000
+patients (2,800 images) it took 27% of real OCT drusen test images for another class, more than
+the 20% the goal allows; with the default 20,000 (14,000 images) it gets 91.6% of real OCT test
+images right (drusen 82.8%), training in about 4 minutes on two CPU threads. One grid per
 generator and modality (a row per class) is written under ``--grids`` for a person to look at.
 """
 
@@ -31,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--judge-n", type=int, default=4000, help="real patients for the judge")
+    parser.add_argument("--judge-n", type=int, default=20_000, help="real patients for the judge")
     parser.add_argument("--judge-epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--grids", type=Path, default=Path("out/conditioning"))

@@ -13,7 +13,7 @@ machine disturb far less than wall-clock time; use ``--clock wall`` on an idle m
 several threads.
 
     python benchmarks/perf/generator_overhead.py [--n 128] [--steps 60] [--repeats 5]
-        [--threads 1] [--clock cpu]
+        [--threads 1] [--clock cpu] [--profile smoke] [--data SPEC]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from synthbench.generators.training import (
     resolve_mixed_precision,
 )
 
-DATA_SPEC = "phantom:oct?n=200&size=16"
+DATA_SPEC = "phantom:oct?n=200&size=16"  # smoke profile
+SIZED_DATA_SPEC = "phantom:oct?n=200&size=32"  # quick and larger profiles (their 32 px nets)
 GENERATORS = ("ddpm", "minim")
 MAX_RATIO = 1.10
 
@@ -227,6 +228,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", default="smoke")
     parser.add_argument(
+        "--data",
+        default=None,
+        help=f"training data (default {DATA_SPEC}, or {SIZED_DATA_SPEC} beyond smoke)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 unless the machine is idle)"
     )
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
@@ -235,10 +241,11 @@ def main() -> None:
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     seed = 0
-    train = load_data(DATA_SPEC).train
+    spec = args.data or (DATA_SPEC if args.profile == "smoke" else SIZED_DATA_SPEC)
+    train = load_data(spec).train
     device = default_device()
     print(
-        f"data {DATA_SPEC} ({len(train)} training images), profile {args.profile}, "
+        f"data {spec} ({len(train)} training images), profile {args.profile}, "
         f"device {device.type}, {torch.get_num_threads()} thread(s), "
         f"load average {os.getloadavg()[0]:.2f}, {args.clock} time, best of {args.repeats} "
         "alternating runs"

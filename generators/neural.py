@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -47,6 +47,16 @@ class NeuralConfig(GeneratorConfig):
     mixed_precision: str = "auto"
     checkpoint_every: int = 500
     log_every: int = 10
+
+    #: settings that do not change what a training step computes: the budget and how often
+    #: to checkpoint and log (the learning rate is constant after warm-up and every step draws
+    #: its batch and noise from the step number), so a run can resume under another budget
+    BUDGET: ClassVar[tuple[str, ...]] = ("steps", "minutes", "checkpoint_every", "log_every")
+
+    def trajectory_hash(self, name: str) -> str:
+        """The config hash without the budget and the sampling settings: equal for two
+        configs whose training takes the same steps, however long each trains."""
+        return self.config_hash(name, leave_out=(*self.BUDGET, *self.SAMPLING))
 
 
 #: what a diffusion generator's network predicts (diffusers' names; see ``diffusion``)
@@ -191,6 +201,7 @@ class NeuralGenerator(Generator):
             seed=seed,
             state_dir=self.state_dir,
             config_hash=self.config_hash,
+            trajectory_hash=self.config.trajectory_hash(self.name),
             progress=self.progress,
             description=self.name,
             on_device=to_device,

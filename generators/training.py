@@ -215,6 +215,7 @@ def train(
     seed: int,
     state_dir: Path | None = None,
     config_hash: str = "",
+    trajectory_hash: str = "",
     progress: bool = False,
     description: str = "train",
     on_device: Callable[[torch.device], None] | None = None,
@@ -223,8 +224,9 @@ def train(
     """Train ``modules`` on ``loss_fn`` for the settings' budget; returns the result and the EMA
     modules (for sampling and saving). The trained modules are updated in place.
 
-    ``state_dir`` keeps periodic checkpoints; when it holds one for the same ``config_hash``
-    and seed, training resumes from it. ``on_device`` is called once with the training device
+    ``state_dir`` keeps periodic checkpoints; when it holds one for the same seed and the
+    same ``config_hash``, or the same ``trajectory_hash`` (a config that trains the same steps
+    under another budget, see ``NeuralConfig.trajectory_hash``), training resumes from it. ``on_device`` is called once with the training device
     (to move preloaded data there).
 
     ``groups`` splits the modules into separately optimised groups (a GAN's generator and
@@ -264,10 +266,16 @@ def train(
         m.to(device)
 
     start_step, earlier, untimed = 0, 0.0, 0
+    hashes = (config_hash, trajectory_hash)
     if state_dir is not None:
         start_step, earlier, untimed = _load_state(
-            state_dir, modules, ema, optimizers, config_hash, seed
+            state_dir, modules, ema, optimizers, hashes, seed
         )
+
+    def save(step: int, train_seconds: float) -> None:
+        assert state_dir is not None
+        _save_state(state_dir, modules, ema, optimizers, step, hashes, seed, train_seconds, untimed)
+
     names, group_names = list(modules), list(optimizers)
     prepared = accelerator.prepare(*modules.values(), *optimizers.values())
     prepared_modules = dict(zip(names, prepared[: len(names)]))
@@ -275,6 +283,12 @@ def train(
 
     budget_s = settings.minutes * 60 if settings.minutes else math.inf
     max_steps = settings.steps if settings.steps > 0 else 2**62
+    if start_step > max_steps:
+        raise SynthbenchError(
+            f"{state_dir}: holds training state at step {start_step}, past this run's budget of "
+            f"{max_steps} steps; give a budget of at least {start_step} steps, another folder, "
+            "or delete it"
+        )
     losses: list[float] = []
     images_seen, t0 = 0, time.perf_counter()
     step = start_step
@@ -335,18 +349,13 @@ def train(
                 and step % settings.checkpoint_every == 0
                 and accelerator.is_main_process
             ):
-                elapsed = earlier + time.perf_counter() - t0
-                _save_state(
-                    state_dir, modules, ema, optimizers, step, config_hash, seed, elapsed, untimed
-                )
+                save(step, earlier + time.perf_counter() - t0)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
     if state_dir is not None and accelerator.is_main_process and step > start_step:
-        _save_state(
-            state_dir, modules, ema, optimizers, step, config_hash, seed, earlier + seconds, untimed
-        )
+        save(step, earlier + seconds)
     for m in modules.values():
         m.eval()
     result = TrainResult(
@@ -383,7 +392,7 @@ def _save_state(
     ema: EMA,
     optimizers: dict[str, torch.optim.Optimizer],
     step: int,
-    config_hash: str,
+    hashes: tuple[str, str],
     seed: int,
     train_seconds: float = 0.0,
     untimed_steps: int = 0,
@@ -406,7 +415,8 @@ def _save_state(
         param_groups[g] = opt_state["param_groups"]
     meta = {
         "step": step,
-        "config_hash": config_hash,
+        "config_hash": hashes[0],
+        "trajectory_hash": hashes[1],
         "seed": seed,
         "param_groups": param_groups,
         "ema_steps": {k: t.optimization_step for k, t in ema.trackers.items()},
@@ -426,7 +436,7 @@ def _load_state(
     modules: dict[str, nn.Module],
     ema: EMA,
     optimizers: dict[str, torch.optim.Optimizer],
-    config_hash: str,
+    hashes: tuple[str, str],
     seed: int,
 ) -> tuple[int, float, int]:
     """Restore a saved state; returns the step to continue from (0 when there is none), the
@@ -444,7 +454,11 @@ def _load_state(
         raise SynthbenchError(
             f"{state_dir}: unreadable training state ({type(exc).__name__}); delete it to start afresh"
         ) from None
-    if meta.get("config_hash") != config_hash or meta.get("seed") != seed:
+    config_hash, trajectory_hash = hashes
+    same_path = meta.get("config_hash") == config_hash or (
+        bool(trajectory_hash) and meta.get("trajectory_hash") == trajectory_hash
+    )
+    if not same_path or meta.get("seed") != seed:
         raise SynthbenchError(
             f"{state_dir}: holds training state of config {meta.get('config_hash')} seed {meta.get('seed')}, "
             f"not {config_hash} seed {seed}; use another folder or delete it"

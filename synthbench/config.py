@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -104,11 +105,13 @@ class ProfiledConfig:
             ) from None
         return key, None if raw.lower() == "none" else raw
 
-    def config_hash(self, name: str) -> str:
+    def config_hash(self, name: str, *, leave_out: Collection[str] = ()) -> str:
         """A stable 12-hex-digit hash of the component name and every setting (but a ``LEGACY``
-        one at its earlier value)."""
+        one at its earlier value, and those named in ``leave_out``)."""
         settings = {
-            k: v for k, v in self.to_dict().items() if k not in self.LEGACY or v != self.LEGACY[k]
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in leave_out and (k not in self.LEGACY or v != self.LEGACY[k])
         }
         payload = json.dumps(
             {self.HASH_KIND: name, "config": settings}, sort_keys=True, default=list

@@ -1,5 +1,6 @@
 """The shared training loop: budget, EMA, resume after interruption gives the same weights."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -221,3 +222,61 @@ def test_ema_averages_only_the_modules_named():
     averaged = ema.copy_to_modules(modules)
     assert not torch.equal(averaged["a"].weight, initial["a"])  # moved toward the new weights
     assert torch.equal(averaged["b"].weight, initial["b"])  # still the initial weights
+
+
+def test_resume_under_a_longer_budget_matches_a_longer_run(tmp_path):
+    """A state of a run with the same trajectory hash (another budget) resumes: 8 steps, then
+    the same run asked for 12, ends where 12 uninterrupted steps end."""
+    straight = _model()
+    train({"net": straight}, _loss, len(DATA), SETTINGS, seed=0)
+    short = TrainSettings(**{**SETTINGS.__dict__, "steps": 8})
+    kw = {"seed": 0, "state_dir": tmp_path, "trajectory_hash": "path"}
+    train({"net": _model()}, _loss, len(DATA), short, config_hash="c8", **kw)
+    resumed = _model()
+    result, _ = train({"net": resumed}, _loss, len(DATA), SETTINGS, config_hash="c12", **kw)
+    assert result.resumed_from == 8 and result.steps == 12
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # another trajectory is refused, and so is a budget shorter than the state's step
+    with pytest.raises(SynthbenchError, match="training state of config c12"):
+        train(
+            {"net": _model()},
+            _loss,
+            len(DATA),
+            SETTINGS,
+            config_hash="x",
+            **{**kw, "trajectory_hash": "other"},
+        )
+    with pytest.raises(SynthbenchError, match="at step 12, past this run's budget of 8 steps"):
+        train({"net": _model()}, _loss, len(DATA), short, config_hash="c8", **kw)
+
+
+def test_trajectory_hash_leaves_out_only_the_budget_and_sampling():
+    from synthbench.generators.ddpm import DDPMConfig
+
+    base = DDPMConfig.for_profile("smoke")
+    same = base.replace(steps=999, minutes=5.0, checkpoint_every=7, log_every=3, guidance_scale=9.0)
+    assert same.config_hash("ddpm") != base.config_hash("ddpm")
+    assert same.trajectory_hash("ddpm") == base.trajectory_hash("ddpm")
+    for change in ({"lr": 1e-2}, {"batch_size": 3}, {"warmup_steps": 1}, {"ema_decay": 0.5}):
+        assert base.replace(**change).trajectory_hash("ddpm") != base.trajectory_hash("ddpm")
+
+
+def test_a_generator_resumes_under_a_longer_budget(oct_data, tmp_path):
+    """The generators pass their trajectory hash: a cvae stopped at 4 steps and resumed with a
+    budget of 6 samples the images of 6 uninterrupted steps."""
+    from synthbench.generators.base import create_generator
+
+    def fit(steps, state_dir=None):
+        gen = create_generator("cvae", profile="smoke", steps=steps)
+        gen.state_dir = state_dir
+        return gen.fit(oct_data.train, seed=0)
+
+    straight = fit(6)
+    fit(4, tmp_path / "state")
+    resumed = fit(6, tmp_path / "state")
+    assert resumed.fit_info_["resumed_from"] == 4
+    assert resumed.config_hash == straight.config_hash
+    np.testing.assert_array_equal(
+        resumed.sample(8, seed=1).images, straight.sample(8, seed=1).images
+    )

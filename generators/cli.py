@@ -48,8 +48,9 @@ def train(
     """Fit a generator on a data set's training split and save the checkpoint.
 
     An interrupted run leaves its periodic training state beside OUT (OUT.training-state);
-    running the same command again resumes from it, also with another budget (--steps,
-    --minutes): the rest of the run is the one an uninterrupted run of that budget takes.
+    running the same command again resumes from it, also with another budget: with --steps
+    it ends where an uninterrupted run of that many steps ends; --minutes trains that many
+    more minutes.
     """
     from synthbench.data.source import load_data
     from synthbench.generators.base import get_generator_class

@@ -29,6 +29,8 @@ from synthbench.errors import SynthbenchError
 
 STATE_WEIGHTS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
+#: the final loss reported is the mean of this many last steps
+RECENT_LOSSES = 20
 
 
 @dataclass(frozen=True)
@@ -265,16 +267,39 @@ def train(
     for m in ema.modules.values():
         m.to(device)
 
-    start_step, earlier, untimed = 0, 0.0, 0
+    start_step, earlier, untimed, earlier_losses = 0, 0.0, 0, []
     hashes = (config_hash, trajectory_hash)
+    max_steps = settings.steps if settings.steps > 0 else 2**62
     if state_dir is not None:
-        start_step, earlier, untimed = _load_state(
+        start_step, earlier, untimed, earlier_losses = _load_state(
             state_dir, modules, ema, optimizers, hashes, seed
         )
+        if start_step > max_steps:
+            raise SynthbenchError(
+                f"{state_dir}: holds training state at step {start_step}, past this run's budget "
+                f"of {max_steps} steps; give a budget of at least {start_step} steps, another "
+                "folder, or delete it"
+            )
+    losses: list[float] = []
+
+    def recent_losses() -> list[float]:
+        """The last losses, those of the run this one resumed included."""
+        return (earlier_losses + losses)[-RECENT_LOSSES:]
 
     def save(step: int, train_seconds: float) -> None:
         assert state_dir is not None
-        _save_state(state_dir, modules, ema, optimizers, step, hashes, seed, train_seconds, untimed)
+        _save_state(
+            state_dir,
+            modules,
+            ema,
+            optimizers,
+            step,
+            hashes,
+            seed,
+            train_seconds,
+            untimed,
+            recent_losses(),
+        )
 
     names, group_names = list(modules), list(optimizers)
     prepared = accelerator.prepare(*modules.values(), *optimizers.values())
@@ -282,14 +307,6 @@ def train(
     optimizers = dict(zip(group_names, prepared[len(names) :]))
 
     budget_s = settings.minutes * 60 if settings.minutes else math.inf
-    max_steps = settings.steps if settings.steps > 0 else 2**62
-    if start_step > max_steps:
-        raise SynthbenchError(
-            f"{state_dir}: holds training state at step {start_step}, past this run's budget of "
-            f"{max_steps} steps; give a budget of at least {start_step} steps, another folder, "
-            "or delete it"
-        )
-    losses: list[float] = []
     images_seen, t0 = 0, time.perf_counter()
     step = start_step
     bar = _progress(progress and accelerator.is_main_process, max_steps, start_step, description)
@@ -362,7 +379,7 @@ def train(
         steps=step,
         seconds=seconds,
         images_per_s=images_seen / max(seconds, 1e-9),
-        final_loss=float(sum(losses[-20:]) / len(losses[-20:])) if losses else float("nan"),
+        final_loss=float(sum(recent) / len(recent)) if (recent := recent_losses()) else math.nan,
         resumed_from=start_step,
         mixed_precision=precision,
         losses=losses,
@@ -396,6 +413,7 @@ def _save_state(
     seed: int,
     train_seconds: float = 0.0,
     untimed_steps: int = 0,
+    recent_losses: list[float] | None = None,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -422,6 +440,7 @@ def _save_state(
         "ema_steps": {k: t.optimization_step for k, t in ema.trackers.items()},
         "train_seconds": train_seconds,
         "untimed_steps": untimed_steps,
+        "recent_losses": recent_losses or [],
     }
     tag = uuid.uuid4().hex[:8]
     tmp_w, tmp_j = state_dir / f".{STATE_WEIGHTS}.{tag}", state_dir / f".{STATE_JSON}.{tag}"
@@ -438,15 +457,16 @@ def _load_state(
     optimizers: dict[str, torch.optim.Optimizer],
     hashes: tuple[str, str],
     seed: int,
-) -> tuple[int, float, int]:
+) -> tuple[int, float, int, list[float]]:
     """Restore a saved state; returns the step to continue from (0 when there is none), the
-    training seconds spent to reach it and how many of its steps were never timed (a state
-    written before training time was recorded counts all its steps as untimed)."""
+    training seconds spent to reach it, how many of its steps were never timed (a state
+    written before training time was recorded counts all its steps as untimed) and the losses
+    of its last steps."""
     from safetensors.torch import load_file
 
     meta_path, weights_path = state_dir / STATE_JSON, state_dir / STATE_WEIGHTS
     if not meta_path.is_file() or not weights_path.is_file():
-        return 0, 0.0, 0
+        return 0, 0.0, 0, []
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(weights_path))
@@ -483,5 +503,6 @@ def _load_state(
         optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][g]})
     step = int(meta["step"])
     if meta.get("train_seconds") is None:
-        return step, 0.0, step
-    return step, float(meta["train_seconds"]), int(meta.get("untimed_steps", 0))
+        return step, 0.0, step, []
+    recent = [float(v) for v in meta.get("recent_losses", [])]
+    return step, float(meta["train_seconds"]), int(meta.get("untimed_steps", 0)), recent

@@ -228,7 +228,7 @@ def test_resume_under_a_longer_budget_matches_a_longer_run(tmp_path):
     """A state of a run with the same trajectory hash (another budget) resumes: 8 steps, then
     the same run asked for 12, ends where 12 uninterrupted steps end."""
     straight = _model()
-    train({"net": straight}, _loss, len(DATA), SETTINGS, seed=0)
+    straight_result, _ = train({"net": straight}, _loss, len(DATA), SETTINGS, seed=0)
     short = TrainSettings(**{**SETTINGS.__dict__, "steps": 8})
     kw = {"seed": 0, "state_dir": tmp_path, "trajectory_hash": "path"}
     train({"net": _model()}, _loss, len(DATA), short, config_hash="c8", **kw)
@@ -237,6 +237,12 @@ def test_resume_under_a_longer_budget_matches_a_longer_run(tmp_path):
     assert result.resumed_from == 8 and result.steps == 12
     for a, b in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # the final loss counts the earlier run's last steps too (all 12 here), also when a run
+    # resumes a state already at its budget and trains no step
+    assert result.final_loss == pytest.approx(straight_result.final_loss, rel=1e-5)
+    again, _ = train({"net": _model()}, _loss, len(DATA), SETTINGS, config_hash="c12", **kw)
+    assert again.resumed_from == 12 and again.losses == []
+    assert again.final_loss == pytest.approx(straight_result.final_loss, rel=1e-5)
     # another trajectory is refused, and so is a budget shorter than the state's step
     with pytest.raises(SynthbenchError, match="training state of config c12"):
         train(

@@ -36,9 +36,8 @@ run: $(STAMP)
 	$(BIN)/synthbench ls checkpoints
 	$(BIN)/synthbench task classification $(TASK_ARGS) --out $(OUT)/tasks/real-only
 	for g in $(SHIPPED); do \
-	  case $$g in ddpm-*) s="--set guidance_scale=6";; *) s="";; esac; \
-	  $(BIN)/synthbench generate shipped:$$g $$s -n 32 --seed 0 --out $(OUT)/grids/$$g-samples.png || exit 1; \
-	  $(BIN)/synthbench generate shipped:$$g $$s --like '$(DEMO_DATA)' --seed 0 --out $(OUT)/synthetic/$$g || exit 1; \
+	  $(BIN)/synthbench generate shipped:$$g -n 32 --seed 0 --out $(OUT)/grids/$$g-samples.png || exit 1; \
+	  $(BIN)/synthbench generate shipped:$$g --like '$(DEMO_DATA)' --seed 0 --out $(OUT)/synthetic/$$g || exit 1; \
 	  $(BIN)/synthbench evaluate '$(DEMO_DATA)' $(OUT)/synthetic/$$g --json $(OUT)/quality/$$g.json --out $(OUT)/quality/$$g || exit 1; \
 	  $(BIN)/synthbench task classification $(TASK_ARGS) --synthetic $(OUT)/synthetic/$$g --synth-ratio 5 --out $(OUT)/tasks/$$g || exit 1; \
 	done

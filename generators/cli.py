@@ -1,9 +1,10 @@
-"""``synthbench train`` and ``synthbench generate``: typer command functions, attached to the app
-in ``synthbench.cli``. Heavy imports happen inside the commands.
+"""``synthbench train``, ``synthbench generate`` and ``synthbench retune``: typer command
+functions, attached to the app in ``synthbench.cli``. Heavy imports happen inside the commands.
 
     synthbench train minim --data 'phantom:oct,fundus?n=600&size=32' --profile quick --out ckpt/minim
     synthbench generate ckpt/minim --prompt "OCT: large drusen." -n 16 --seed 0 --out grid.png
     synthbench generate ckpt/minim --like 'phantom:oct,fundus?n=600&size=32' --out synth/
+    synthbench retune ckpt/minim --set guidance_scale=6 --out ckpt/minim-g6
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _write_model_card(
     from synthbench.generators.base import Generator
 
     assert isinstance(gen, Generator)
-    command = "synthbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = _command()
     info = gen.fit_info_
     lines = [
         f"# {gen.name} checkpoint",
@@ -236,6 +237,57 @@ def generate(
 
     sample_to_disk(gen, conditions, out, seed=seed, chunk_size=chunk_size, on_chunk=report)
     typer.echo(f"wrote {out}")
+
+
+def retune(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="checkpoint folder written by 'synthbench train'")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="checkpoint folder to write")],
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="a sampling setting, e.g. guidance_scale=6 (repeatable)"),
+    ] = None,
+) -> None:
+    """Write a copy of a trained checkpoint that samples with other settings by default.
+
+    Only sampling settings (guidance_scale, sampling_steps, ...) can change: the weights are
+    the trained ones, the copy has the config hash of its new settings, and its model card keeps
+    the training record and says what changed and how.
+    """
+    from synthbench.generators.base import load_generator
+    from synthbench.generators.shipped import resolve_checkpoint
+
+    source = resolve_checkpoint(checkpoint)
+    gen = load_generator(source)
+    allowed = ", ".join(gen.config.SAMPLING) or "none"
+    if not settings:
+        raise SynthbenchError(f"give at least one --set key=value ({gen.name}: {allowed})")
+    if out.resolve() == source.resolve():
+        raise SynthbenchError(f"--out {out}: write the retuned copy to another folder")
+    before, old_hash = gen.config.to_dict(), gen.config_hash
+    gen.config = gen.config.with_sampling(settings)
+    changed = {k: (before[k], v) for k, v in gen.config.to_dict().items() if before[k] != v}
+    gen.save(out)
+    card = source / "README.md"
+    lines = [
+        card.read_text().rstrip() if card.is_file() else f"# {gen.name} checkpoint",
+        "",
+        "## Sampling settings changed",
+        "",
+        f"- command: `{_command()}`",
+        f"- from the checkpoint of config hash {old_hash} above (same weights); "
+        f"config hash now {gen.config_hash}",
+        *[f"- `{k}`: `{a}` -> `{b}`" for k, (a, b) in changed.items()],
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+    typer.echo(f"wrote {out} (config {gen.config_hash}, was {old_hash})")
+
+
+def _command() -> str:
+    """The command line that is running, as a user would type it."""
+    return "synthbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
 
 
 def _like_cohort(like: str, split: str):

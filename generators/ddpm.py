@@ -52,7 +52,9 @@ class DDPMConfig(NeuralConfig):
     #: what the UNet predicts: ``epsilon`` or ``v_prediction``
     prediction_type: str = "epsilon"
     cond_dropout: float = 0.1
-    guidance_scale: float = 2.0
+    #: judged by a real-trained CNN, the quick ``ddpm-oct`` renders every OCT class as asked
+    #: (at least 80%) at guidance 6 and not at 2 (normal 50%, drusen 76%)
+    guidance_scale: float = 6.0
     sampling_steps: int = 20
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {

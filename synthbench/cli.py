@@ -142,12 +142,13 @@ def data_show(
 
 def _attach_commands() -> None:
     """Commands defined beside their subsystems (their modules import only typer at load)."""
-    from synthbench.generators.cli import generate, train
+    from synthbench.generators.cli import generate, retune, train
     from synthbench.metrics.cli import evaluate
     from synthbench.tasks.cli import task
 
     app.command("train")(train)
     app.command("generate")(generate)
+    app.command("retune")(retune)
     app.command("evaluate")(evaluate)
     app.command("task")(task)
 

@@ -190,14 +190,15 @@ def tiny_pipeline(root, corpus):
 
 @pytest.fixture(scope="session")
 def cli():
-    """``cli([...])`` runs ``synthbench train`` / ``generate`` through a typer app."""
+    """``cli([...])`` runs ``synthbench train`` / ``generate`` / ``retune`` through a typer app."""
     import typer
     from typer.testing import CliRunner
 
-    from synthbench.generators.cli import generate, train
+    from synthbench.generators.cli import generate, retune, train
 
     app = typer.Typer()
     app.command("train")(train)
     app.command("generate")(generate)
+    app.command("retune")(retune)
     runner = CliRunner()
     return lambda args: runner.invoke(app, args)

@@ -126,3 +126,37 @@ def test_generate_changes_sampling_settings_only(cli, fit_generator, oct_data, t
     result = cli(["generate", str(ckpt), "--set", "lr=1", "--out", str(tmp_path / "x.png")])
     assert isinstance(result.exception, SynthbenchError)
     assert "guidance_scale, sampling_steps" in str(result.exception)
+
+
+def test_retune_writes_a_copy_with_other_sampling_defaults(cli, fit_generator, oct_data, tmp_path):
+    from synthbench.generators.base import load_generator, read_checkpoint_info
+
+    ckpt = fit_generator("ddpm", oct_data).save(tmp_path / "ddpm")
+    (ckpt / "README.md").write_text("# ddpm checkpoint\n\n- training time: 1 s\n")
+    out = tmp_path / "ddpm-g5"
+    result = cli(["retune", str(ckpt), "--set", "guidance_scale=5", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    original, retuned = load_generator(ckpt), load_generator(out)
+    trained_guidance = original.config.guidance_scale
+    assert retuned.config.guidance_scale == 5.0 != trained_guidance
+    assert retuned.config == original.config.replace(guidance_scale=5.0)
+    assert read_checkpoint_info(out).config_hash == retuned.config_hash != original.config_hash
+    # the same weights: its default samples are the original's samples with --set
+    original.config = original.config.with_sampling(["guidance_scale=5"])
+    assert np.array_equal(retuned.sample(4, seed=2).images, original.sample(4, seed=2).images)
+    card = (out / "README.md").read_text()
+    assert card.startswith("# ddpm checkpoint\n\n- training time: 1 s")
+    assert (
+        retuned.config_hash in card and f"`guidance_scale`: `{trained_guidance}` -> `5.0`" in card
+    )
+    # only sampling settings; something to set; not in place
+    for args, needle in (
+        (["--set", "lr=1"], "guidance_scale, sampling_steps"),
+        ([], "give at least one --set"),
+        (["--set", "guidance_scale=4", "--out", str(ckpt)], "another folder"),
+    ):
+        out_args = [] if "--out" in args else ["--out", str(tmp_path / "x")]
+        result = cli(["retune", str(ckpt), *args, *out_args])
+        assert isinstance(result.exception, SynthbenchError), result.output
+        assert needle in str(result.exception)
+    assert not (tmp_path / "x").exists()

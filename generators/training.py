@@ -228,8 +228,8 @@ def train(
 
     ``state_dir`` keeps periodic checkpoints; when it holds one for the same seed and the
     same ``config_hash``, or the same ``trajectory_hash`` (a config that trains the same steps
-    under another budget, see ``NeuralConfig.trajectory_hash``), training resumes from it. ``on_device`` is called once with the training device
-    (to move preloaded data there).
+    under another budget, see ``NeuralConfig.trajectory_hash``), training resumes from it.
+    ``on_device`` is called once with the training device (to move preloaded data there).
 
     ``groups`` splits the modules into separately optimised groups (a GAN's generator and
     discriminator): ``loss_fn`` then returns one loss per group, each stepping only its group's
@@ -480,8 +480,10 @@ def _load_state(
     )
     if not same_path or meta.get("seed") != seed:
         raise SynthbenchError(
-            f"{state_dir}: holds training state of config {meta.get('config_hash')} seed {meta.get('seed')}, "
-            f"not {config_hash} seed {seed}; use another folder or delete it"
+            f"{state_dir}: holds training state of config {meta.get('config_hash')} seed "
+            f"{meta.get('seed')} (training path {meta.get('trajectory_hash', 'unrecorded')}), "
+            f"not {config_hash} seed {seed} (training path {trajectory_hash or 'not given'}); use "
+            "another folder or delete it"
         )
     for name, m in modules.items():
         prefix = f"model/{name}/"

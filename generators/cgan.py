@@ -4,12 +4,15 @@
 >>> CGANConfig.for_profile("smoke").latent_dim
 16
 
-A small convolutional generator (class embedding concatenated to the noise) against a
+A small convolutional generator against a
 projection discriminator (Miyato & Koyama 2018) with spectral normalisation and a minibatch
 standard-deviation feature, trained with the hinge loss through the shared training loop with
 ``d_steps`` discriminator updates per generator update (SNGAN's n_dis = 5: with one, the
 generator learns to ignore its noise and gives one image per class); a training step is one
-discriminator update. Samples come from the EMA of the generator's weights. Weights are saved as
+discriminator update. The class enters the generator twice: its embedding is concatenated to
+the noise, and with ``conditional_norm`` (on in the smoke profile) every batch normalisation takes its scale and shift from
+the class (conditional batch normalisation, as in SNGAN and BigGAN), so each layer can render the
+class's own details. Samples come from the EMA of the generator's weights. Weights are saved as
 ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """
 
@@ -50,13 +53,17 @@ class CGANConfig(NeuralConfig):
     minibatch_std: bool = True
     #: discriminator updates per generator update; ``steps`` counts discriminator updates
     d_steps: int = 5
+    #: class-conditional batch normalisation in the generator (scale and shift per class)
+    conditional_norm: bool = False
 
+    LEGACY: ClassVar[dict[str, Any]] = {"conditional_norm": False}
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
             "widths": (32, 16),
             "latent_dim": 16,
             "steps": 30,
             "d_steps": 2,
+            "conditional_norm": True,
             "batch_size": 16,
             "checkpoint_every": 0,
         },
@@ -71,13 +78,36 @@ class CGANConfig(NeuralConfig):
 
 
 def build_generator(
-    channels: int, size: int, n_classes: int, widths: tuple[int, ...], latent: int
+    channels: int,
+    size: int,
+    n_classes: int,
+    widths: tuple[int, ...],
+    latent: int,
+    conditional_norm: bool = False,
 ) -> Any:
-    """The generator network (rebuilt from JSON on load)."""
+    """The generator network (rebuilt from JSON on load; checkpoints written before
+    ``conditional_norm`` existed have plain batch normalisation)."""
     import torch
     from torch import nn
 
     low = bottleneck_size("cgan", size, len(widths))
+
+    class ClassNorm(nn.Module):
+        """Batch normalisation whose scale and shift come from the condition codes (one row of
+        ``scale``/``shift`` per condition slot, mixed by the codes' weights)."""
+
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.norm = nn.BatchNorm2d(c, affine=False)
+            self.scale = nn.Parameter(torch.ones(n_classes, c))
+            self.shift = nn.Parameter(torch.zeros(n_classes, c))
+
+        def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            scale, shift = embed_codes(self.scale, y), embed_codes(self.shift, y)
+            return self.norm(h) * scale[:, :, None, None] + shift[:, :, None, None]
+
+    def norm(c: int) -> nn.Module:
+        return ClassNorm(c) if conditional_norm else nn.BatchNorm2d(c)
 
     class GeneratorNet(nn.Module):
         def __init__(self) -> None:
@@ -87,20 +117,22 @@ def build_generator(
             blocks: list[nn.Module] = []
             for a, b in zip(widths, [*widths[1:], widths[-1]]):
                 blocks += [
-                    nn.BatchNorm2d(a),
+                    norm(a),
                     nn.ReLU(),
                     nn.Upsample(scale_factor=2, mode="nearest"),
                     nn.Conv2d(a, b, 3, 1, 1),
                 ]
-            self.blocks = nn.Sequential(*blocks)
-            self.out = nn.Sequential(
-                nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1)
+            self.blocks = nn.ModuleList(blocks)
+            self.out = nn.ModuleList(
+                [norm(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1)]
             )
 
         def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             e = embed_codes(self.embed.weight, y)
             h = self.project(torch.cat([z, e], 1)).view(len(z), widths[0], low, low)
-            return torch.tanh(self.out(self.blocks(h)))
+            for layer in [*self.blocks, *self.out]:
+                h = layer(h, y) if isinstance(layer, ClassNorm) else layer(h)
+            return torch.tanh(h)
 
     return GeneratorNet()
 
@@ -143,6 +175,9 @@ class CGAN(LatentLabelGenerator):
     Config = CGANConfig
     capabilities = Capabilities(conditioning="label", trains=True)
     config: CGANConfig
+
+    def _arch(self) -> dict[str, Any]:
+        return {**super()._arch(), "conditional_norm": self.config.conditional_norm}
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
         return build_generator(**arch)

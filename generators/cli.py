@@ -45,13 +45,18 @@ def train(
         typer.Option("--set", help="override a config setting, key=value (repeatable)"),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    keep_state: Annotated[
+        bool,
+        typer.Option(help="keep the final training state, so a run with more --steps continues it"),
+    ] = False,
 ) -> None:
     """Fit a generator on a data set's training split and save the checkpoint.
 
     An interrupted run leaves its periodic training state beside OUT (OUT.training-state);
     running the same command again resumes from it, also with another budget: with --steps
     it ends where an uninterrupted run of that many steps ends; --minutes trains that many
-    more minutes.
+    more minutes. A finished run removes the state unless --keep-state is given; with it, the
+    same command with a larger --steps later trains on from where this one ended.
     """
     from synthbench.data.source import load_data
     from synthbench.generators.base import get_generator_class
@@ -81,7 +86,7 @@ def train(
     gen.save(out)
     seconds = time.perf_counter() - t0
     _write_model_card(out, gen, data, profile, seed, seconds)
-    if state_dir.exists():
+    if state_dir.exists() and not keep_state:
         import shutil
 
         shutil.rmtree(state_dir, ignore_errors=True)

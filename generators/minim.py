@@ -76,7 +76,7 @@ class MinimConfig(NeuralConfig):
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
-    guidance_scale: float = 3.0
+    guidance_scale: float = 6.0
     sampling_steps: int = 20
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -96,7 +96,7 @@ class MinimConfig(NeuralConfig):
             "checkpoint_every": 0,
             "sampling_steps": 6,
         },
-        "quick": {},
+        "quick": {"steps": 5_000},
         "standard": {
             "image_size": 64,
             "block_out_channels": (64, 128, 256, 256),

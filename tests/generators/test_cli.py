@@ -44,6 +44,25 @@ def test_train_writes_checkpoint_and_card(checkpoint):
     assert not checkpoint.with_name("cvae.training-state").exists()
 
 
+def test_keep_state_lets_a_finished_run_train_on(cli, checkpoint, tmp_path):
+    """With --keep-state a finished 4-step run keeps its state, and the same command with
+    --steps 6 trains on from step 4 to the checkpoint of 6 straight steps (the module's)."""
+    from synthbench.generators.base import load_generator
+
+    out = tmp_path / "cvae"
+    args = ["train", "cvae", "--data", SPEC, "--profile", "smoke", "--out", str(out)]
+    args += ["--set", "latent_dim=4", "--no-progress", "--keep-state", "--steps"]
+    assert cli([*args, "4"]).exit_code == 0
+    assert out.with_name("cvae.training-state").is_dir()
+    result = cli([*args, "6"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    longer, straight = load_generator(out), load_generator(checkpoint)
+    assert longer.fit_info_["resumed_from"] == 4 and longer.config_hash == straight.config_hash
+    np.testing.assert_array_equal(
+        longer.sample(6, seed=2).images, straight.sample(6, seed=2).images
+    )
+
+
 def test_generate_grid(cli, checkpoint, tmp_path):
     png = tmp_path / "grid.png"
     result = cli(

@@ -26,3 +26,21 @@ def test_conditional_norm_takes_scale_and_shift_from_the_class():
     keys = set(plain.state_dict())
     assert "blocks.0.weight" in keys and "out.0.running_mean" in keys
     assert not any("scale" in k for k in keys)
+
+
+def test_diff_augment_shifts_and_cuts_out_differentiably():
+    """Each image is shifted (content moves, zero padding comes in) and a quarter of it is
+    zeroed; the same seed gives the same augmentation, and gradients reach every input image."""
+    from synthbench.generators.cgan import diff_augment
+
+    x = (torch.rand(16, 1, 16, 16) + 0.5).requires_grad_()
+    out = diff_augment(x, torch.Generator().manual_seed(0))
+    again = diff_augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.equal(out, again)
+    zeros = (out == 0).flatten(1).float().mean(1)
+    assert (zeros >= 0.25).all()  # the cutout, plus the padding a shift brings in
+    assert (zeros > 0.25).any()  # some images were shifted
+    out.sum().backward()
+    assert (x.grad.flatten(1).sum(1) > 0).all()
+    kept = x.grad[0, 0] > 0  # pixels of image 0 that survived: a shifted block of it
+    assert torch.allclose(out[0, 0][out[0, 0] != 0].sort().values, x[0, 0][kept].sort().values)

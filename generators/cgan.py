@@ -10,7 +10,7 @@ through the shared training loop with ``d_steps`` discriminator updates per gene
 (SNGAN's n_dis = 5: with one, the generator learns to ignore its noise and gives one image per
 class); a training step is one discriminator update. The class's embedding is concatenated to
 the noise. Two options are on in the smoke profile and off in ``quick`` (measured there: class
-norm did not help at the quick budget): ``conditional_norm``, every batch normalisation of the
+neither helped at the quick budget): ``conditional_norm``, every batch normalisation of the
 generator takes its scale and shift from the class (as in SNGAN and BigGAN), and
 ``diff_augment``, the discriminator sees real and generated images through the same kind of
 random shifts and cutouts (DiffAugment). Samples come from the EMA of the generator's weights.

@@ -9,7 +9,7 @@ spectral normalisation and a minibatch standard-deviation feature, trained with 
 through the shared training loop with ``d_steps`` discriminator updates per generator update
 (SNGAN's n_dis = 5: with one, the generator learns to ignore its noise and gives one image per
 class); a training step is one discriminator update. The class's embedding is concatenated to
-the noise. Two options are on in the smoke profile and off in ``quick`` (measured there: class
+the noise. Two options are on in the smoke profile and off in ``quick`` (measured there,
 neither helped at the quick budget): ``conditional_norm``, every batch normalisation of the
 generator takes its scale and shift from the class (as in SNGAN and BigGAN), and
 ``diff_augment``, the discriminator sees real and generated images through the same kind of

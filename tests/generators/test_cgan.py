@@ -1,4 +1,4 @@
-"""The conditional GAN's class-conditional batch normalisation."""
+"""The conditional GAN's options: class-conditional batch normalisation and DiffAugment."""
 
 import torch
 

@@ -51,6 +51,13 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
+        "--modalities",
+        nargs="+",
+        default=None,
+        metavar="MODALITY",
+        help="judge only these of the checkpoints' modalities (default: all of them)",
+    )
+    parser.add_argument(
         "--judges",
         type=Path,
         default=Path("out/conditioning/judges"),
@@ -78,6 +85,8 @@ def main() -> None:
         gen.config = gen.config.with_sampling(ours)
         schema = gen.schema_
         for modality in schema.modalities:
+            if args.modalities and modality not in args.modalities:
+                continue
             names = schema.label_names.get(modality) or []
             if not names:
                 print(f"{gen.name:<12} {modality:<11} (multi-label: not judged by this script)")

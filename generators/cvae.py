@@ -89,10 +89,10 @@ def build_cvae(
 
         def __init__(self, c: int) -> None:
             super().__init__()
-            self.norms = nn.ModuleList([nn.GroupNorm(min(8, c), c, affine=False) for _ in "ab"])
+            self.norms = nn.ModuleList([nn.GroupNorm(min(8, c), c, affine=False) for _ in range(2)])
             self.scale = nn.Parameter(torch.ones(2, n_classes, c))
             self.shift = nn.Parameter(torch.zeros(2, n_classes, c))
-            self.convs = nn.ModuleList([nn.Conv2d(c, c, 3, 1, 1) for _ in "ab"])
+            self.convs = nn.ModuleList([nn.Conv2d(c, c, 3, 1, 1) for _ in range(2)])
             nn.init.zeros_(self.convs[1].weight)
             nn.init.zeros_(self.convs[1].bias)
 

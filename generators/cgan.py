@@ -27,6 +27,7 @@ from synthbench.generators.neural import (
     LatentLabelGenerator,
     NeuralConfig,
     bottleneck_size,
+    class_scale_shift,
     embed_codes,
     labelled_images,
     n_parameters,
@@ -108,8 +109,7 @@ def build_generator(
             self.shift = nn.Parameter(torch.zeros(n_classes, c))
 
         def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            scale, shift = embed_codes(self.scale, y), embed_codes(self.shift, y)
-            return self.norm(h) * scale[:, :, None, None] + shift[:, :, None, None]
+            return class_scale_shift(self.norm(h), self.scale, self.shift, y)
 
     def norm(c: int) -> nn.Module:
         return ClassNorm(c) if conditional_norm else nn.BatchNorm2d(c)

@@ -23,6 +23,7 @@ from synthbench.generators.neural import (
     LatentLabelGenerator,
     NeuralConfig,
     bottleneck_size,
+    class_scale_shift,
     embed_codes,
     labelled_images,
     n_parameters,
@@ -99,9 +100,8 @@ def build_cvae(
         def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             out = h
             for i in range(2):
-                scale = embed_codes(self.scale[i], y)[:, :, None, None]
-                shift = embed_codes(self.shift[i], y)[:, :, None, None]
-                out = self.convs[i](nn.functional.silu(self.norms[i](out) * scale + shift))
+                normed = class_scale_shift(self.norms[i](out), self.scale[i], self.shift[i], y)
+                out = self.convs[i](nn.functional.silu(normed))
             return h + out
 
     class CVAENet(nn.Module):

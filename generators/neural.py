@@ -120,6 +120,18 @@ def embed_codes(weight: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return codes.to(weight.dtype) @ weight
 
 
+def class_scale_shift(
+    h: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, codes: torch.Tensor
+) -> torch.Tensor:
+    """``h`` (n, C, H, W) times a per-channel scale plus a shift, both from tables of one row
+    per condition slot (slots, C) mixed by the condition ``codes``: the affine step of a
+    class-conditional normalisation."""
+    return (
+        h * embed_codes(scale, codes)[:, :, None, None]
+        + embed_codes(shift, codes)[:, :, None, None]
+    )
+
+
 def code_embedding(embedding: Any) -> Any:
     """An ``nn.Module`` to stand in for an ``nn.Embedding`` inside a network that calls it (a
     diffusers UNet's class embedding): it takes condition codes (n, slots) instead of indices,

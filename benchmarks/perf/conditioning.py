@@ -71,6 +71,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from synthbench.generators.base import load_generator
 
+    gens = [load_generator(ckpt) for ckpt in args.checkpoints]
+    known = {m for gen in gens for m in gen.schema_.modalities}
+    unknown = sorted(set(args.modalities or []) - known)
+    if unknown:
+        parser.error(
+            f"--modalities: {', '.join(unknown)} not in the checkpoints ({', '.join(sorted(known))})"
+        )
     judges: dict[tuple[str, tuple[int, ...]], tuple[object, object]] = {}
     print(
         f"{'generator':<12} {'modality':<11} {'class':<16} {'n':>4} {'judged as asked':>15} "
@@ -78,8 +85,7 @@ def main() -> None:
         "judged otherwise mostly as"
     )
     failures = 0
-    for ckpt in args.checkpoints:
-        gen = load_generator(ckpt)
+    for ckpt, gen in zip(args.checkpoints, gens):
         # sampling settings of the generators that have them (guidance_scale=4 skips cvae)
         ours = [p for p in args.overrides if p.partition("=")[0] in gen.config.SAMPLING]
         gen.config = gen.config.with_sampling(ours)

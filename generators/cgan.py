@@ -13,7 +13,10 @@ the noise. Two options are on in the smoke profile and off in ``quick`` (measure
 neither helped at the quick budget): ``conditional_norm``, every batch normalisation of the
 generator takes its scale and shift from the class (as in SNGAN and BigGAN), and
 ``diff_augment``, the discriminator sees real and generated images through the same kind of
-random shifts and cutouts (DiffAugment). Samples come from the EMA of the generator's weights.
+random shifts and cutouts (DiffAugment). A third, ``aux_classifier``, adds AC-GAN's auxiliary
+classification loss (Odena et al. 2017): a class head on the discriminator's features learns
+the classes of real images and the generator is also trained to make images that head assigns
+to the asked class. Samples come from the EMA of the generator's weights.
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """
 
@@ -60,8 +63,16 @@ class CGANConfig(NeuralConfig):
     #: the discriminator sees real and generated images through the same random, differentiable
     #: shifts and cutouts (DiffAugment, Zhao et al. 2020), against overfitting on small data sets
     diff_augment: bool = False
+    #: weight of an auxiliary classification loss (AC-GAN, Odena et al. 2017): a class head on
+    #: the discriminator's features learns the classes of real images, and the generator is also
+    #: trained to make images that head assigns to the asked class; 0 turns it off
+    aux_classifier: float = 0.0
 
-    LEGACY: ClassVar[dict[str, Any]] = {"conditional_norm": False, "diff_augment": False}
+    LEGACY: ClassVar[dict[str, Any]] = {
+        "conditional_norm": False,
+        "diff_augment": False,
+        "aux_classifier": 0.0,
+    }
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
             "widths": (32, 16),
@@ -70,6 +81,7 @@ class CGANConfig(NeuralConfig):
             "d_steps": 2,
             "conditional_norm": True,
             "diff_augment": True,
+            "aux_classifier": 1.0,
             "batch_size": 16,
             "checkpoint_every": 0,
         },
@@ -143,8 +155,14 @@ def build_generator(
 
 
 def build_discriminator(
-    channels: int, n_classes: int, widths: tuple[int, ...], minibatch_std: bool = True
+    channels: int,
+    n_classes: int,
+    widths: tuple[int, ...],
+    minibatch_std: bool = True,
+    classifier: bool = False,
 ) -> Any:
+    """The projection discriminator; called as ``disc(x, y)`` it gives one score per image, and
+    with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots))."""
     import torch
     from torch import nn
     from torch.nn.utils.parametrizations import spectral_norm
@@ -161,14 +179,20 @@ def build_discriminator(
             extra = 1 if minibatch_std else 0
             self.linear = spectral_norm(nn.Linear(c_in + extra, 1))
             self.embed = spectral_norm(nn.Embedding(n_classes, c_in + extra))
+            self.classify = nn.Linear(c_in + extra, n_classes) if classifier else None
 
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, y: torch.Tensor, logits: bool = False) -> Any:
             h = self.features(x).sum(dim=(2, 3))
             if minibatch_std:
                 spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
                 h = torch.cat([h, spread.expand(len(h), 1)], dim=1)
             # projection: an unconditional score plus the class embedding's inner product
-            return self.linear(h).squeeze(1) + (embed_codes(self.embed.weight, y) * h).sum(1)
+            score = self.linear(h).squeeze(1) + (embed_codes(self.embed.weight, y) * h).sum(1)
+            if logits:
+                if self.classify is None:
+                    raise ValueError("this discriminator was built without a class head")
+                return score, self.classify(h)
+            return score
 
     return Discriminator()
 
@@ -201,10 +225,11 @@ class CGAN(LatentLabelGenerator):
             arch["n_classes"],
             tuple(arch["widths"]),
             minibatch_std=self.config.minibatch_std,
+            classifier=self.config.aux_classifier > 0,
         )
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)
-        augmenting = self.config.diff_augment
+        augmenting, aux = self.config.diff_augment, self.config.aux_classifier
 
         def loss_fn(ctx: Any) -> dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
@@ -212,16 +237,27 @@ class CGAN(LatentLabelGenerator):
             z = torch.randn(len(idx), latent, generator=ctx.generator, device=ctx.device)
             disc = ctx.modules["discriminator"]
 
-            def d(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-                return disc(diff_augment(images, ctx.generator) if augmenting else images, labels)
+            def d(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
+                images = diff_augment(images, ctx.generator) if augmenting else images
+                return disc(images, labels, logits=True) if aux else (disc(images, labels), None)
+
+            def d_loss(fake: torch.Tensor) -> torch.Tensor:
+                real_score, real_logits = d(x, y)
+                fake_score, _ = d(fake, y)
+                loss = torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean()
+                # the class head learns from real images only, so it learns the real classes
+                return loss + aux * _soft_cross_entropy(real_logits, y) if aux else loss
 
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
                     fake = ctx.modules["generator"](z, y)
-                return {"discriminator": _d_loss(d, x, fake, y)}
+                return {"discriminator": d_loss(fake)}
             fake = ctx.modules["generator"](z, y)
-            g_loss = -d(fake, y).mean()
-            return {"discriminator": _d_loss(d, x, fake.detach(), y), "generator": g_loss}
+            fake_score, fake_logits = d(fake, y)
+            g_loss = -fake_score.mean()
+            if aux:
+                g_loss = g_loss + aux * _soft_cross_entropy(fake_logits, y)
+            return {"discriminator": d_loss(fake.detach()), "generator": g_loss}
 
         result, ema = self._train(
             {"generator": gen_net, "discriminator": disc},
@@ -258,8 +294,14 @@ def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return shifted * keep[:, None].to(shifted.dtype)
 
 
-def _d_loss(d: Any, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The discriminator's hinge loss."""
+def _soft_cross_entropy(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class ``logits`` (n, slots) against condition ``codes`` (n, slots),
+    rows summing to 1: the plain cross-entropy for one-hot codes.
+
+    >>> import torch
+    >>> round(float(_soft_cross_entropy(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]]))), 4)
+    0.6931
+    """
     import torch
 
-    return torch.relu(1 - d(real, y)).mean() + torch.relu(1 + d(fake, y)).mean()
+    return -(codes.to(logits.dtype) * torch.log_softmax(logits, dim=1)).sum(1).mean()

@@ -44,3 +44,32 @@ def test_diff_augment_shifts_and_cuts_out_differentiably():
     assert (x.grad.flatten(1).sum(1) > 0).all()
     kept = x.grad[0, 0] > 0  # pixels of image 0 that survived: a shifted block of it
     assert torch.allclose(out[0, 0][out[0, 0] != 0].sort().values, x[0, 0][kept].sort().values)
+
+
+def test_aux_classifier_head_and_loss():
+    """The discriminator built with a class head gives one logit per condition slot beside its
+    scores (and the scores do not change with the head); the loss is the cross-entropy against
+    the condition codes: plain cross-entropy for one-hot codes, the codes' mix for soft ones."""
+    import pytest
+
+    from synthbench.generators.cgan import _soft_cross_entropy, build_discriminator
+
+    torch.manual_seed(0)
+    with_head = build_discriminator(1, 3, (8, 4), classifier=True)
+    torch.manual_seed(0)
+    plain = build_discriminator(1, 3, (8, 4))
+    x, y = torch.randn(5, 1, 16, 16), torch.eye(3)[[0, 1, 2, 1, 0]]
+    score, logits = with_head(x, y, logits=True)
+    assert score.shape == (5,) and logits.shape == (5, 3)
+    assert torch.allclose(score, plain(x, y))
+    with pytest.raises(ValueError, match="class head"):
+        plain(x, y, logits=True)
+
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.allclose(_soft_cross_entropy(logits, torch.eye(3)[labels]), expected)
+    half = torch.tensor([[0.5, 0.5, 0.0]])
+    one = logits[:1]
+    mixed = 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([0]))
+    mixed = mixed + 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([1]))
+    assert torch.allclose(_soft_cross_entropy(one, half), mixed)

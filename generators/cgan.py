@@ -94,6 +94,12 @@ class CGANConfig(NeuralConfig):
         },
     }
 
+    def __post_init__(self) -> None:
+        if not self.aux_classifier >= 0.0:
+            raise ValueError(
+                f"aux_classifier must be >= 0 (0 turns it off), got {self.aux_classifier}"
+            )
+
 
 def build_generator(
     channels: int,

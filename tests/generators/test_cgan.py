@@ -73,3 +73,14 @@ def test_aux_classifier_head_and_loss():
     mixed = 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([0]))
     mixed = mixed + 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([1]))
     assert torch.allclose(_soft_cross_entropy(one, half), mixed)
+
+
+def test_negative_aux_classifier_is_rejected():
+    import pytest
+
+    from synthbench.errors import SynthbenchError
+    from synthbench.generators.cgan import CGANConfig
+
+    with pytest.raises(SynthbenchError, match="aux_classifier must be >= 0"):
+        CGANConfig.for_profile("smoke", aux_classifier=-1.0)
+    assert CGANConfig.for_profile("smoke", aux_classifier=0.0).aux_classifier == 0.0

@@ -16,8 +16,8 @@ generator takes its scale and shift from the class (as in SNGAN and BigGAN), and
 random shifts and cutouts (DiffAugment). A third, ``aux_classifier``, adds AC-GAN's auxiliary
 classification loss (Odena et al. 2017): a class head on the discriminator's features learns
 the classes of real images and the generator is also trained to make images that head assigns
-to the asked class (weight 1 by default; with it the quick ``cgan`` renders OCT normal and CNV
-as asked, see the README). Samples come from the EMA of the generator's weights.
+to the asked class (weight 1 by default; with it the quick ``cgan`` renders OCT normal, DME and
+CNV as asked, see the README). Samples come from the EMA of the generator's weights.
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """
 

@@ -84,3 +84,40 @@ def test_negative_aux_classifier_is_rejected():
     with pytest.raises(SynthbenchError, match="aux_classifier must be >= 0"):
         CGANConfig.for_profile("smoke", aux_classifier=-1.0)
     assert CGANConfig.for_profile("smoke", aux_classifier=0.0).aux_classifier == 0.0
+
+
+def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
+    """In training, the class head's cross-entropy is taken on real images at every
+    discriminator update and, at generator updates, also on the generated images; the head
+    learns (its weights move). With weight 0 the discriminator has no head and the loss is
+    never taken."""
+    import synthbench.generators.cgan as cgan_mod
+    from synthbench.generators.base import create_generator
+
+    calls, discs = [], []
+    original_ce, original_disc = cgan_mod._soft_cross_entropy, cgan_mod.build_discriminator
+
+    def recording_ce(logits, codes):
+        calls.append(logits.requires_grad)
+        return original_ce(logits, codes)
+
+    def recording_disc(*args, **kwargs):
+        disc = original_disc(*args, **kwargs)
+        discs.append((disc, None if disc.classify is None else disc.classify.weight.clone()))
+        return disc
+
+    monkeypatch.setattr(cgan_mod, "_soft_cross_entropy", recording_ce)
+    monkeypatch.setattr(cgan_mod, "build_discriminator", recording_disc)
+    gen = create_generator("cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False)
+    gen.progress = False
+    gen.fit(oct_data.train, seed=0)
+    # steps 0 and 2 update the discriminator only (one term), 1 and 3 both networks (two)
+    assert len(calls) == 6 and all(calls)  # all differentiable
+    disc, before = discs[-1]
+    assert not torch.equal(disc.classify.weight, before)
+
+    calls.clear()
+    off = create_generator("cgan", profile="smoke", steps=4, d_steps=2, aux_classifier=0.0)
+    off.progress = False
+    off.fit(oct_data.train, seed=0)
+    assert calls == [] and discs[-1][0].classify is None

@@ -220,6 +220,15 @@ class NeuralGenerator(Generator):
             groups=groups,
         )
 
+    def _resuming(self) -> bool:
+        """Whether training will resume from a saved state (``training.train`` checks that it
+        belongs to this config and seed, and refuses it otherwise)."""
+        from synthbench.generators.training import STATE_JSON, STATE_WEIGHTS
+
+        return self.state_dir is not None and all(
+            (self.state_dir / f).is_file() for f in (STATE_JSON, STATE_WEIGHTS)
+        )
+
     def _inference_device(self) -> tuple[torch.device, str]:
         """The device to sample on and the mixed precision the config resolves to there."""
         from synthbench.generators.training import default_device, resolve_mixed_precision

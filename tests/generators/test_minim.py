@@ -120,3 +120,59 @@ def test_pooled_prompt_reaches_the_timestep_embedding(mixed_data):
         emb = minim.unet_.class_embedding(pooled)
     assert emb.shape == (2, minim.unet_.config.block_out_channels[0] * 4)
     assert not torch.allclose(emb[0], emb[1])
+
+
+def test_contrastive_pretraining_of_the_text_encoder(mixed_data, tmp_path, monkeypatch):
+    """With ``text_pretrain_steps`` the encoder gets BERT's pooling layer and is trained
+    CLIP-style on the training pairs before the UNet; the unit-length prompt embedding, scaled,
+    is what the pooled path adds to the timestep embedding. The pooling layer is saved and
+    loaded, and a resumed run does not pretrain again (the state holds the encoder)."""
+    import math
+
+    import torch
+
+    from synthbench.generators import text
+    from synthbench.generators.base import create_generator, load_generator
+
+    settings = dict(
+        text_pretrain_steps=12, text_pretrain_batch=16, pooled_text=True, train_text_encoder=False
+    )
+    minim = create_generator("minim", profile="smoke", **settings)
+    minim.state_dir = tmp_path / "state"
+    minim.fit(mixed_data.train)
+    summary = minim.fit_info_["text_pretrain"]
+    assert summary["steps"] == 12
+    # the CLIP loss starts near log(batch size) and must have fallen below it
+    assert summary["final_loss"] < math.log(16)
+    assert text.has_pooler(minim.text_encoder_)
+    ids, mask = minim.tokenizer_(["OCT: drusen.", "Fundus: optic disc cupping."])
+    with torch.no_grad():
+        _, pooled = minim.encode_prompts(minim.text_encoder_, ids, mask)
+    width = minim.text_encoder_.config.hidden_size
+    assert torch.allclose(pooled.norm(dim=-1), torch.full((2,), width**0.5), atol=1e-4)
+    assert not torch.allclose(pooled[0], pooled[1])
+    a = minim.sample(Conditions.from_prompts(["OCT: drusen."] * 2), seed=0)
+    minim.save(tmp_path / "ckpt")
+    loaded = load_generator(tmp_path / "ckpt")
+    assert text.has_pooler(loaded.text_encoder_)
+    b = loaded.sample(Conditions.from_prompts(["OCT: drusen."] * 2), seed=0)
+    assert (a.images == b.images).all()
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("a resumed run pretrained the text encoder again")
+
+    monkeypatch.setattr(text, "contrastive_pretrain", no_pretraining)
+    again = create_generator("minim", profile="smoke", **settings)
+    again.state_dir = tmp_path / "state"
+    again.fit(mixed_data.train)
+    c = again.sample(Conditions.from_prompts(["OCT: drusen."] * 2), seed=0)
+    assert (a.images == c.images).all()
+
+
+def test_text_pretraining_needs_an_encoder_it_builds():
+    from synthbench.generators.base import create_generator
+
+    with pytest.raises(SynthbenchError, match="text_encoder_path"):
+        create_generator(
+            "minim", profile="smoke", text_pretrain_steps=5, text_encoder_path="/some/bert"
+        )

@@ -198,13 +198,15 @@ class Minim(NeuralGenerator):
             unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask, **extra).sample
         )
 
-    @staticmethod
-    def encode_prompts(encoder: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[Any, Any]:
-        """Token states, and the prompt embedding when the encoder has a pooling layer (trained
-        by contrastive pretraining): unit length times the square root of its width."""
+    def encode_prompts(
+        self, encoder: Any, ids: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[Any, Any]:
+        """Token states, and after contrastive pretraining the prompt embedding it trained (the
+        pooling layer's output, unit length, times the square root of the encoder's width);
+        otherwise None (the pooled path then takes the mean of the token states)."""
         from synthbench.generators import text
 
-        if not text.has_pooler(encoder):
+        if not self.config.text_pretrain_steps:
             return text.encode(encoder, ids, mask), None
         states, embedding = text.encode_pooled(encoder, ids, mask)
         return states, embedding * encoder.config.hidden_size**0.5

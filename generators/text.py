@@ -234,8 +234,9 @@ def contrastive_pretrain(
 
     if not has_pooler(encoder):
         raise SynthbenchError("contrastive pretraining needs a text encoder with a pooling layer")
-    tower = ImageTower(data["x"].shape[1], 32, encoder.config.hidden_size)
-    torch.manual_seed(seed)  # the tower's initial weights
+    with torch.random.fork_rng(devices=[]):  # the tower's initial weights, from the seed alone
+        torch.manual_seed(seed)
+        tower = ImageTower(data["x"].shape[1], 32, encoder.config.hidden_size)
 
     def to_device(device: torch.device) -> None:
         data.update({k: v.to(device) for k, v in data.items()})

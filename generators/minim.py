@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from synthbench.cohort import Cohort
 
 MODEL_CHANNELS = 3
+PROMPT_NORM = "prompt_norm.safetensors"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class MinimConfig(NeuralConfig):
         "text_pretrain_steps": 0,
         "text_pretrain_batch": 256,
         "text_pretrain_lr": 1e-3,
+        "pooled_norm": False,
     }
 
     image_size: int = 32
@@ -92,6 +94,9 @@ class MinimConfig(NeuralConfig):
     text_pretrain_lr: float = 1e-3
     #: add the pooled prompt to the timestep embedding (besides cross-attention)
     pooled_text: bool = False
+    #: standardise the pooled prompt per dimension (mean and spread of the mean-pooled token
+    #: states over the training reports, from the text encoder as the UNet starts training)
+    pooled_norm: bool = False
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
@@ -147,6 +152,13 @@ class MinimConfig(NeuralConfig):
             raise ValueError(
                 "text_pretrain_steps applies to the encoder minim builds, not to text_encoder_path"
             )
+        if self.pooled_norm and not self.pooled_text:
+            raise ValueError("pooled_norm standardises the pooled prompt: it needs pooled_text")
+        if self.pooled_norm and self.text_pretrain_steps:
+            raise ValueError(
+                "pooled_norm standardises the mean of the token states; with text_pretrain_steps"
+                " the pooled prompt is the pretrained embedding instead"
+            )
         check_prediction_type(self.prediction_type)
 
 
@@ -158,6 +170,8 @@ class Minim(NeuralGenerator):
     capabilities = Capabilities(conditioning="text", feedback=True, transfer=True, trains=True)
     config: MinimConfig
     block_size = 32
+    #: with ``pooled_norm``: the per-dimension mean and standard deviation it standardises with
+    prompt_norm_: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ model
     def _build_unet(self, cross_dim: int) -> Any:
@@ -206,11 +220,16 @@ class Minim(NeuralGenerator):
     ) -> tuple[Any, Any]:
         """Token states, and after contrastive pretraining the prompt embedding it trained (the
         pooling layer's output, unit length, times the square root of the encoder's width);
-        otherwise None (the pooled path then takes the mean of the token states)."""
+        with ``pooled_norm`` the mean of the token states, standardised; otherwise None (the
+        pooled path then takes the plain mean of the token states)."""
         from synthbench.generators import text
 
         if not self.config.text_pretrain_steps:
-            return text.encode(encoder, ids, mask), None
+            states = text.encode(encoder, ids, mask)
+            if self.prompt_norm_ is None:
+                return states, None
+            mean, std = (v.to(states.device) for v in self.prompt_norm_)
+            return states, (text.pool(states, mask).float() - mean) / std
         states, embedding = text.encode_pooled(encoder, ids, mask)
         return states, embedding * encoder.config.hidden_size**0.5
 
@@ -266,6 +285,9 @@ class Minim(NeuralGenerator):
                 progress=self.progress,
             )
         encoder.requires_grad_(cfg.train_text_encoder)
+        # from the encoder as built or loaded: a resumed run rebuilds the same one (seeded)
+        # before its training state replaces the weights, so it standardises alike
+        self.prompt_norm_ = text.pooled_stats(encoder, ids, mask) if cfg.pooled_norm else None
         data = {
             "x": x,
             "ids": ids,
@@ -367,6 +389,11 @@ class Minim(NeuralGenerator):
         self.text_encoder_.save_pretrained(path / "text_encoder", safe_serialization=True)
         self.tokenizer_.save(path / "tokenizer")
         save_scheduler(self.scheduler_config_, path / "scheduler")
+        if self.prompt_norm_ is not None:
+            from safetensors.torch import save_file
+
+            mean, std = self.prompt_norm_
+            save_file({"mean": mean.contiguous(), "std": std.contiguous()}, path / PROMPT_NORM)
 
     def _load_state(self, path: Path) -> None:
         from diffusers import UNet2DConditionModel
@@ -384,3 +411,11 @@ class Minim(NeuralGenerator):
             pretrained=bool(self.config.text_encoder_path),
         )
         self.scheduler_config_ = load_scheduler_config(path / "scheduler")
+        self.prompt_norm_ = None
+        if self.config.pooled_norm:
+            from safetensors.torch import load_file
+
+            if not (path / PROMPT_NORM).is_file():
+                raise SynthbenchError(f"{path}: missing {PROMPT_NORM} (the config has pooled_norm)")
+            stats = load_file(str(path / PROMPT_NORM))
+            self.prompt_norm_ = (stats["mean"], stats["std"])

@@ -122,6 +122,43 @@ def test_pooled_prompt_reaches_the_timestep_embedding(mixed_data):
     assert not torch.allclose(emb[0], emb[1])
 
 
+def test_standardised_pooled_prompt(mixed_data, tmp_path):
+    """With ``pooled_norm`` the pooled prompt is standardised per dimension over the training
+    reports (the mean of the token states differs little between reports until then): with the
+    encoder as built, the training reports' pooled prompts have mean 0 and spread 1 in every
+    dimension. The statistics are saved, loaded and needed; a resumed run rebuilds the same."""
+    import torch
+
+    from synthbench.generators.base import create_generator, load_generator
+    from synthbench.generators.minim import PROMPT_NORM
+
+    settings = dict(pooled_text=True, pooled_norm=True, train_text_encoder=False)
+    minim = create_generator("minim", profile="smoke", **settings)
+    minim.state_dir = tmp_path / "state"
+    minim.fit(mixed_data.train)
+    ids, mask = minim.tokenizer_(list(mixed_data.train.text))
+    with torch.no_grad():
+        _, pooled = minim.encode_prompts(minim.text_encoder_, ids, mask)
+    torch.testing.assert_close(pooled.mean(0), torch.zeros(pooled.shape[1]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(pooled.std(0), torch.ones(pooled.shape[1]), atol=1e-4, rtol=0)
+    prompts = Conditions.from_prompts(["OCT: drusen.", "OCT: normal."])
+    a = minim.sample(prompts, seed=0)
+    minim.save(tmp_path / "ckpt")
+    b = load_generator(tmp_path / "ckpt").sample(prompts, seed=0)
+    assert (a.images == b.images).all()
+    again = create_generator("minim", profile="smoke", **settings)
+    again.state_dir = tmp_path / "state"
+    again.fit(mixed_data.train)  # resumes from the finished state: trains no further
+    for x, y in zip(again.prompt_norm_, minim.prompt_norm_):
+        assert torch.equal(x, y)
+    assert (again.sample(prompts, seed=0).images == a.images).all()
+    (tmp_path / "ckpt" / PROMPT_NORM).unlink()
+    with pytest.raises(SynthbenchError, match=PROMPT_NORM):
+        load_generator(tmp_path / "ckpt")
+    with pytest.raises(SynthbenchError, match="needs pooled_text"):
+        create_generator("minim", profile="smoke", pooled_norm=True)
+
+
 def test_contrastive_pretraining_of_the_text_encoder(mixed_data, tmp_path, monkeypatch):
     """With ``text_pretrain_steps`` the encoder gets BERT's pooling layer and is trained
     CLIP-style on the training pairs before the UNet; the unit-length prompt embedding, scaled,

@@ -35,6 +35,7 @@ from synthbench.generators.neural import (
     embed_codes,
     labelled_images,
     n_parameters,
+    soft_cross_entropy,
 )
 
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ class CGAN(LatentLabelGenerator):
                 fake_score, _ = d(fake, y)
                 loss = torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean()
                 # the class head learns from real images only, so it learns the real classes
-                return loss + aux * _soft_cross_entropy(real_logits, y) if aux else loss
+                return loss + aux * soft_cross_entropy(real_logits, y) if aux else loss
 
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
@@ -262,7 +263,7 @@ class CGAN(LatentLabelGenerator):
             fake_score, fake_logits = d(fake, y)
             g_loss = -fake_score.mean()
             if aux:
-                g_loss = g_loss + aux * _soft_cross_entropy(fake_logits, y)
+                g_loss = g_loss + aux * soft_cross_entropy(fake_logits, y)
             return {"discriminator": d_loss(fake.detach()), "generator": g_loss}
 
         result, ema = self._train(
@@ -298,16 +299,3 @@ def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     yy, xx = torch.arange(h, device=dev)[None, :, None], torch.arange(w, device=dev)[None, None, :]
     keep = ~((yy >= cy) & (yy < cy + ch) & (xx >= cx) & (xx < cx + cw))
     return shifted * keep[:, None].to(shifted.dtype)
-
-
-def _soft_cross_entropy(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of class ``logits`` (n, slots) against condition ``codes`` (n, slots),
-    rows summing to 1: the plain cross-entropy for one-hot codes.
-
-    >>> import torch
-    >>> round(float(_soft_cross_entropy(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]]))), 4)
-    0.6931
-    """
-    import torch
-
-    return -(codes.to(logits.dtype) * torch.log_softmax(logits, dim=1)).sum(1).mean()

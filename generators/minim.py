@@ -50,7 +50,10 @@ from synthbench.generators.neural import (
     NeuralConfig,
     NeuralGenerator,
     check_prediction_type,
+    condition_codes,
+    condition_slots,
     n_parameters,
+    soft_cross_entropy,
     to_native,
 )
 
@@ -77,6 +80,7 @@ class MinimConfig(NeuralConfig):
         "text_pretrain_batch": 256,
         "text_pretrain_lr": 1e-3,
         "pooled_norm": False,
+        "text_class_loss": 0.0,
     }
 
     image_size: int = 32
@@ -102,6 +106,9 @@ class MinimConfig(NeuralConfig):
     #: standardise the pooled prompt per dimension (mean and spread of the mean-pooled token
     #: states over the training reports, from the text encoder as the UNet starts training)
     pooled_norm: bool = False
+    #: weight of an auxiliary loss that shapes the text encoder in training: a linear head on
+    #: the pooled prompt predicts the report's class (the training cohort's labels); 0: none
+    text_class_loss: float = 0.0
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
@@ -164,6 +171,10 @@ class MinimConfig(NeuralConfig):
                 "pooled_norm standardises the mean of the token states; with text_pretrain_steps"
                 " the pooled prompt is the pretrained embedding instead"
             )
+        if not self.text_class_loss >= 0.0:
+            raise ValueError(f"text_class_loss must be >= 0 (0: off), got {self.text_class_loss}")
+        if self.text_class_loss and not self.train_text_encoder:
+            raise ValueError("text_class_loss trains the text encoder: it needs train_text_encoder")
         check_prediction_type(self.prediction_type)
 
 
@@ -301,6 +312,14 @@ class Minim(NeuralGenerator):
             "null_mask": null_mask,
         }
         dropout = cfg.cond_dropout
+        modules = {"unet": unet, "text_encoder": encoder}
+        if cfg.text_class_loss:
+            # built after the UNet and encoder, so their initial weights stay those of runs
+            # without it
+            data["codes"] = self._class_codes(train)
+            modules["text_head"] = torch.nn.Linear(
+                encoder.config.hidden_size, data["codes"].shape[1]
+            )
 
         def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
@@ -311,28 +330,64 @@ class Minim(NeuralGenerator):
             ids = torch.where(drop, data["null_ids"], ids)
             mask = torch.where(drop, data["null_mask"], mask)
             states, pooled = self.encode_prompts(ctx.modules["text_encoder"], ids, mask)
-            return diffusion.diffusion_loss(
+            loss = diffusion.diffusion_loss(
                 self.denoiser(ctx.modules["unet"], states, mask, pooled),
                 x0,
                 scheduler,
                 ctx.generator,
             )
+            if "text_head" in ctx.modules:  # on the reports kept, not the dropped prompts
+                emb = text.pool(states, mask) if pooled is None else pooled
+                logits = ctx.modules["text_head"](emb.float())
+                loss = loss + cfg.text_class_loss * soft_cross_entropy(
+                    logits, data["codes"][idx], ~drop[:, 0]
+                )
+            return loss
 
-        result, ema = self._train(
-            {"unet": unet, "text_encoder": encoder}, loss_fn, len(train), data, seed=seed
-        )
+        result, ema = self._train(modules, loss_fn, len(train), data, seed=seed)
         self.unet_ = ema["unet"].cpu().eval()
         self.text_encoder_ = ema["text_encoder"].cpu().eval()
         self.tokenizer_ = tokenizer
         self.scheduler_config_ = {
             k: v for k, v in scheduler.config.items() if not k.startswith("_")
         }
+        extra = {}
+        if cfg.text_class_loss:
+            extra["text_class_accuracy"] = self._text_class_accuracy(ema["text_head"], data)
         return {
             **result.summary(),
+            **extra,
             "parameters": n_parameters(unet),
             "text_encoder_parameters": n_parameters(encoder),
             **({"text_pretrain": pretrain} if pretrain else {}),
         }
+
+    def _class_codes(self, train: Cohort) -> torch.Tensor:
+        """The training reports' classes as condition codes, for ``text_class_loss``."""
+        schema = self._require_fit()
+        if not condition_slots(schema):
+            raise SynthbenchError(
+                "minim: text_class_loss needs class labels or findings; this cohort has none"
+            )
+        return condition_codes(schema, train.modality, train.label, train.findings)
+
+    def _text_class_accuracy(self, head: Any, data: dict[str, Any]) -> float:
+        """How often the (averaged) class head names the largest code of a training report."""
+        import torch
+
+        from synthbench.generators.text import pool
+
+        encoder = self.text_encoder_
+        head = head.cpu()
+        with torch.no_grad():
+            right = 0
+            for i in range(0, len(data["ids"]), 1024):
+                ids, mask = data["ids"][i : i + 1024].cpu(), data["mask"][i : i + 1024].cpu()
+                states, pooled = self.encode_prompts(encoder, ids, mask)
+                emb = pool(states, mask) if pooled is None else pooled
+                codes = data["codes"][i : i + 1024].cpu()
+                right += int((head(emb.float()).argmax(1) == codes.argmax(1)).sum())
+        return round(right / len(data["ids"]), 4)
 
     def _pretrain_settings(self) -> Any:
         """The shared loop's settings for the text encoder's contrastive pretraining."""

@@ -115,6 +115,29 @@ def condition_codes(
     return torch.from_numpy(codes)
 
 
+def soft_cross_entropy(
+    logits: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of class ``logits`` (n, slots) against condition ``codes`` (n, slots),
+    rows summing to 1: the plain cross-entropy for one-hot codes. Averaged over the rows, or
+    weighted by ``weights`` (n,) (0 leaves a row out).
+
+    >>> import torch
+    >>> round(float(soft_cross_entropy(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]]))), 4)
+    0.6931
+    >>> logits, codes = torch.tensor([[0.0, 0.0], [9.0, 0.0]]), torch.eye(2)
+    >>> round(float(soft_cross_entropy(logits, codes, torch.tensor([1.0, 0.0]))), 4)
+    0.6931
+    """
+    import torch
+
+    rows = -(codes.to(logits.dtype) * torch.log_softmax(logits, dim=1)).sum(1)
+    if weights is None:
+        return rows.mean()
+    weights = weights.to(rows.dtype)
+    return (rows * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
 def embed_codes(weight: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """Condition embeddings: ``codes`` (n, slots) weights times an embedding table (slots, d)."""
     return codes.to(weight.dtype) @ weight

@@ -52,7 +52,8 @@ def test_aux_classifier_head_and_loss():
     the condition codes: plain cross-entropy for one-hot codes, the codes' mix for soft ones."""
     import pytest
 
-    from synthbench.generators.cgan import _soft_cross_entropy, build_discriminator
+    from synthbench.generators.cgan import build_discriminator
+    from synthbench.generators.neural import soft_cross_entropy
 
     torch.manual_seed(0)
     with_head = build_discriminator(1, 3, (8, 4), classifier=True)
@@ -67,12 +68,12 @@ def test_aux_classifier_head_and_loss():
 
     labels = torch.tensor([0, 1, 2, 1, 0])
     expected = torch.nn.functional.cross_entropy(logits, labels)
-    assert torch.allclose(_soft_cross_entropy(logits, torch.eye(3)[labels]), expected)
+    assert torch.allclose(soft_cross_entropy(logits, torch.eye(3)[labels]), expected)
     half = torch.tensor([[0.5, 0.5, 0.0]])
     one = logits[:1]
     mixed = 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([0]))
     mixed = mixed + 0.5 * torch.nn.functional.cross_entropy(one, torch.tensor([1]))
-    assert torch.allclose(_soft_cross_entropy(one, half), mixed)
+    assert torch.allclose(soft_cross_entropy(one, half), mixed)
 
 
 def test_negative_aux_classifier_is_rejected():
@@ -95,7 +96,7 @@ def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
     from synthbench.generators.base import create_generator
 
     calls, discs = [], []
-    original_ce, original_disc = cgan_mod._soft_cross_entropy, cgan_mod.build_discriminator
+    original_ce, original_disc = cgan_mod.soft_cross_entropy, cgan_mod.build_discriminator
 
     def recording_ce(logits, codes):
         calls.append(logits.requires_grad)
@@ -106,7 +107,7 @@ def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
         discs.append((disc, None if disc.classify is None else disc.classify.weight.clone()))
         return disc
 
-    monkeypatch.setattr(cgan_mod, "_soft_cross_entropy", recording_ce)
+    monkeypatch.setattr(cgan_mod, "soft_cross_entropy", recording_ce)
     monkeypatch.setattr(cgan_mod, "build_discriminator", recording_disc)
     gen = create_generator("cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False)
     gen.progress = False

@@ -159,6 +159,34 @@ def test_standardised_pooled_prompt(mixed_data, tmp_path):
         create_generator("minim", profile="smoke", pooled_norm=True)
 
 
+def test_text_class_loss_teaches_the_encoder_the_classes(mixed_data, tmp_path):
+    """With ``text_class_loss`` a linear head on the pooled prompt learns the training reports'
+    classes along with the UNet (its accuracy on them goes into the fit summary, well above
+    the largest class's share), the loss reaches the text encoder, and the head, used in
+    training only, is not saved."""
+    import numpy as np
+
+    from synthbench.generators.base import create_generator, load_generator
+
+    train = mixed_data.train
+    settings = dict(profile="smoke", pooled_text=True, pooled_norm=True)
+    plain = create_generator("minim", **settings).fit(train)
+    minim = create_generator("minim", text_class_loss=1.0, **settings).fit(train)
+    classes = [f"{m}/{lab}" for m, lab in zip(train.modality, train.label)]
+    largest = max(np.unique(classes, return_counts=True)[1]) / len(classes)
+    assert "text_class_accuracy" not in plain.fit_info_
+    assert minim.fit_info_["text_class_accuracy"] >= max(0.8, largest + 0.3)
+    a, b = plain.text_encoder_.state_dict(), minim.text_encoder_.state_dict()
+    assert any(not (a[k] == b[k]).all() for k in a)
+    minim.save(tmp_path / "ckpt")
+    assert not list((tmp_path / "ckpt").rglob("*head*"))
+    prompts = Conditions.from_prompts(["OCT: drusen.", "Fundus: glaucoma."])
+    again = load_generator(tmp_path / "ckpt").sample(prompts, seed=0)
+    assert (again.images == minim.sample(prompts, seed=0).images).all()
+    with pytest.raises(SynthbenchError, match="train_text_encoder"):
+        create_generator("minim", profile="smoke", text_class_loss=1.0, train_text_encoder=False)
+
+
 def test_contrastive_pretraining_of_the_text_encoder(mixed_data, tmp_path, monkeypatch):
     """With ``text_pretrain_steps`` the encoder gets BERT's pooling layer and is trained
     CLIP-style on the training pairs before the UNet; the unit-length prompt embedding, scaled,

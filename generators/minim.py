@@ -23,7 +23,10 @@ standardises that mean per dimension with its mean and spread over the training 
 the encoder as the UNet starts training; saved with the checkpoint). For an encoder as built
 that puts OCT class means 2.2-3.8 apart with a spread of 3.8-4.6 within a class, against
 0.3-0.5 and 0.5-0.6 unstandardised: the classes separate no better, but on the scale that the
-projection's initial weights and learning rate work at. The contrastive
+projection's initial weights and learning rate work at. ``text_class_loss`` adds, in training
+only, a linear head on the pooled prompt that predicts the report's class from the training
+cohort's labels, so the text encoder learns to set the classes apart where the pooled path
+reads them (the head is not saved; prompts stay free text). The contrastive
 embedding is strong but does not tell OCT normal from drusen, and at the quick profile samples
 followed their prompts less with it (README, "Known not to work yet"), so both stay off by
 default. Training drops the

@@ -28,7 +28,7 @@ only, a linear head on the pooled prompt that predicts the report's class from t
 cohort's labels, so the text encoder learns to set the classes apart where the pooled path
 reads them (the head is not saved; prompts stay free text). The contrastive
 embedding is strong but does not tell OCT normal from drusen, and at the quick profile samples
-followed their prompts less with it (README, "Known not to work yet"), so both stay off by
+followed their prompts less with it (``docs/conditioning.md``), so these all stay off by
 default. Training drops the
 prompt with probability ``cond_dropout`` (the empty prompt is the
 unconditional input); sampling runs classifier-free guidance with the conditional and

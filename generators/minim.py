@@ -237,18 +237,19 @@ class Minim(NeuralGenerator):
     def encode_prompts(
         self, encoder: Any, ids: torch.Tensor, mask: torch.Tensor
     ) -> tuple[Any, Any]:
-        """Token states, and after contrastive pretraining the prompt embedding it trained (the
-        pooling layer's output, unit length, times the square root of the encoder's width);
-        with ``pooled_norm`` the mean of the token states, standardised; otherwise None (the
-        pooled path then takes the plain mean of the token states)."""
+        """Token states and the prompt embedding the pooled path reads: after contrastive
+        pretraining the one it trained (the pooling layer's output, unit length, times the
+        square root of the encoder's width); otherwise the mean of the token states,
+        standardised with ``prompt_norm_`` where it is set (``pooled_norm``)."""
         from synthbench.generators import text
 
         if not self.config.text_pretrain_steps:
             states = text.encode(encoder, ids, mask)
+            pooled = text.pool(states, mask)
             if self.prompt_norm_ is None:
-                return states, None
+                return states, pooled
             mean, std = (v.to(states.device) for v in self.prompt_norm_)
-            return states, (text.pool(states, mask).float() - mean) / std
+            return states, (pooled.float() - mean) / std
         states, embedding = text.encode_pooled(encoder, ids, mask)
         return states, embedding * encoder.config.hidden_size**0.5
 
@@ -306,7 +307,10 @@ class Minim(NeuralGenerator):
         encoder.requires_grad_(cfg.train_text_encoder)
         # from the encoder as built or loaded: a resumed run rebuilds the same one (seeded)
         # before its training state replaces the weights, so it standardises alike
-        self.prompt_norm_ = text.pooled_stats(encoder, ids, mask) if cfg.pooled_norm else None
+        self.prompt_norm_ = None
+        if cfg.pooled_norm:
+            pooled = self._prompt_embeddings(encoder, ids, mask)
+            self.prompt_norm_ = (pooled.mean(0), pooled.std(0).clamp_min(1e-6))
         data = {
             "x": x,
             "ids": ids,
@@ -340,8 +344,7 @@ class Minim(NeuralGenerator):
                 ctx.generator,
             )
             if "text_head" in ctx.modules:  # on the reports kept, not the dropped prompts
-                emb = text.pool(states, mask) if pooled is None else pooled
-                logits = ctx.modules["text_head"](emb.float())
+                logits = ctx.modules["text_head"](pooled.float())
                 loss = loss + cfg.text_class_loss * soft_cross_entropy(
                     logits, data["codes"][idx], ~drop[:, 0]
                 )
@@ -378,19 +381,30 @@ class Minim(NeuralGenerator):
         """How often the (averaged) class head names the largest code of a training report."""
         import torch
 
-        from synthbench.generators.text import pool
-
-        encoder = self.text_encoder_
-        head = head.cpu()
+        ids, mask, codes = (data[k].cpu() for k in ("ids", "mask", "codes"))
+        pooled = self._prompt_embeddings(self.text_encoder_, ids, mask)
         with torch.no_grad():
-            right = 0
-            for i in range(0, len(data["ids"]), 1024):
-                ids, mask = data["ids"][i : i + 1024].cpu(), data["mask"][i : i + 1024].cpu()
-                states, pooled = self.encode_prompts(encoder, ids, mask)
-                emb = pool(states, mask) if pooled is None else pooled
-                codes = data["codes"][i : i + 1024].cpu()
-                right += int((head(emb.float()).argmax(1) == codes.argmax(1)).sum())
-        return round(right / len(data["ids"]), 4)
+            right = head.cpu()(pooled).argmax(1) == codes.argmax(1)
+        return round(float(right.float().mean()), 4)
+
+    def _prompt_embeddings(
+        self, encoder: Any, ids: torch.Tensor, mask: torch.Tensor, chunk: int = 1024
+    ) -> torch.Tensor:
+        """:meth:`encode_prompts`' prompt embeddings of a corpus, in chunks, in eval mode and
+        without gradients; float32 on the CPU."""
+        import torch
+
+        was_training = encoder.training
+        encoder.eval()
+        with torch.no_grad():
+            out = [
+                self.encode_prompts(encoder, ids[i : i + chunk], mask[i : i + chunk])[1]
+                .float()
+                .cpu()
+                for i in range(0, len(ids), chunk)
+            ]
+        encoder.train(was_training)
+        return torch.cat(out)
 
     def _pretrain_settings(self) -> Any:
         """The shared loop's settings for the text encoder's contrastive pretraining."""

@@ -260,26 +260,6 @@ def contrastive_pretrain(
     return result.summary()
 
 
-def pooled_stats(
-    encoder: Any, ids: torch.Tensor, mask: torch.Tensor, chunk: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and standard deviation of the mean-pooled prompt (:func:`pool`) over
-    a corpus of tokenized prompts, in float32 on the CPU."""
-    was_training = encoder.training
-    encoder.eval()
-    with torch.no_grad():
-        pooled = torch.cat(
-            [
-                pool(encode(encoder, ids[i : i + chunk], mask[i : i + chunk]), mask[i : i + chunk])
-                .float()
-                .cpu()
-                for i in range(0, len(ids), chunk)
-            ]
-        )
-    encoder.train(was_training)
-    return pooled.mean(0), pooled.std(0).clamp_min(1e-6)
-
-
 def pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The mean of the token states over the tokens the mask keeps (padding left out).
 

@@ -84,6 +84,7 @@ class MinimConfig(NeuralConfig):
         "text_pretrain_lr": 1e-3,
         "pooled_norm": False,
         "text_class_loss": 0.0,
+        "full_res_attention": False,
     }
 
     image_size: int = 32
@@ -112,6 +113,9 @@ class MinimConfig(NeuralConfig):
     #: weight of an auxiliary loss that shapes the text encoder in training: a linear head on
     #: the pooled prompt predicts the report's class (the training cohort's labels); 0: none
     text_class_loss: float = 0.0
+    #: cross-attention to the prompt at full resolution too (without self-attention there, whose
+    #: 1,024 tokens at 32 px made a CPU training step 10x slower); False: only at the lower levels
+    full_res_attention: bool = False
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
@@ -198,10 +202,16 @@ class Minim(NeuralGenerator):
 
         cfg = self.config
         levels = len(cfg.block_out_channels)
-        # no attention at full resolution: at 32 px its 1024-token self-attention made a CPU
-        # training step 10x slower (measured), and the prompt acts through the lower levels
-        down = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (levels - 1)
-        up = ["CrossAttnUpBlock2D"] * (levels - 1) + ["UpBlock2D"]
+        # no self-attention at full resolution: at 32 px its 1024-token self-attention made a
+        # CPU training step 10x slower (measured); cross-attention there only with
+        # ``full_res_attention`` (both attention layers of those blocks then read the prompt)
+        full = cfg.full_res_attention
+        down = ["CrossAttnDownBlock2D" if full else "DownBlock2D"]
+        down += ["CrossAttnDownBlock2D"] * (levels - 1)
+        up = ["CrossAttnUpBlock2D"] * (levels - 1)
+        up += ["CrossAttnUpBlock2D" if full else "UpBlock2D"]
+        # diffusers reverses the per-level flags for the up blocks
+        only_cross = (full,) + (False,) * (levels - 1)
         pooled = {
             "class_embed_type": "projection",
             "projection_class_embeddings_input_dim": cross_dim,
@@ -217,6 +227,7 @@ class Minim(NeuralGenerator):
             cross_attention_dim=cross_dim,
             attention_head_dim=cfg.attention_heads,  # diffusers' name for the number of heads
             norm_num_groups=cfg.norm_num_groups,
+            only_cross_attention=only_cross,
             **(pooled if cfg.pooled_text else {}),
         )
 

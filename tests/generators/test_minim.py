@@ -122,6 +122,43 @@ def test_pooled_prompt_reaches_the_timestep_embedding(mixed_data):
     assert not torch.allclose(emb[0], emb[1])
 
 
+def test_full_res_attention_reads_the_prompt_at_every_level(mixed_data, tmp_path):
+    """With ``full_res_attention`` the full-resolution blocks attend to the prompt too, with
+    both attention layers reading it (no self-attention over the full-resolution pixels);
+    changing the prompt changes what those blocks add, the model saves and loads as it samples,
+    and by default the full-resolution blocks have no attention at all."""
+    import torch
+
+    from synthbench.generators.base import create_generator, load_generator
+
+    plain = create_generator("minim", profile="smoke").fit(mixed_data.train)
+    assert not hasattr(plain.unet_.down_blocks[0], "attentions")
+    minim = create_generator("minim", profile="smoke", full_res_attention=True)
+    minim.fit(mixed_data.train)
+    unet = minim.unet_
+    blocks = [unet.down_blocks[0].attentions[0], unet.up_blocks[-1].attentions[0]]
+    for block in blocks:
+        layer = block.transformer_blocks[0]
+        assert layer.attn1.is_cross_attention and layer.attn2.is_cross_attention
+    for block in unet.down_blocks[1:]:
+        assert not block.attentions[0].transformer_blocks[0].attn1.is_cross_attention
+    seen = []
+    hook = blocks[0].register_forward_hook(lambda m, i, o: seen.append(o[0] - i[0]))
+    ids, mask = minim.tokenizer_(["OCT: drusen.", "OCT: normal."])
+    size = minim.config.image_size
+    with torch.no_grad():
+        states, pooled = minim.encode_prompts(minim.text_encoder_, ids, mask)
+        x = torch.randn(1, 3, size, size).expand(2, -1, -1, -1)
+        minim.denoiser(unet, states, mask, pooled)(x, torch.tensor([500, 500]))
+    hook.remove()
+    assert not torch.allclose(seen[0][0], seen[0][1])
+    prompts = Conditions.from_prompts(["OCT: drusen.", "OCT: normal."])
+    minim.save(tmp_path / "ckpt")
+    again = load_generator(tmp_path / "ckpt")
+    assert again.config.full_res_attention
+    assert (again.sample(prompts, seed=0).images == minim.sample(prompts, seed=0).images).all()
+
+
 def test_standardised_pooled_prompt(mixed_data, tmp_path):
     """With ``pooled_norm`` the pooled prompt is standardised per dimension over the training
     reports (the mean of the token states differs little between reports until then): with the

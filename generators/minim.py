@@ -5,37 +5,37 @@ Nature Medicine 2025).
 >>> MinimConfig.for_profile("smoke").image_size
 16
 
-A diffusers ``UNet2DConditionModel`` cross-attends to a text encoder that reads the
-``"Modality: findings"`` report: by default a small BERT trained jointly with the UNet on the
-training reports, with a word-level tokenizer built from them (both saved with the checkpoint);
-or a pretrained encoder from a local folder (``text_encoder_path``). All modalities share one
-image space: ``image_size`` px, 3 channels, grayscale replicated in and averaged back out.
-With ``pooled_text`` the prompt also reaches every resolution through the timestep embedding:
-a prompt embedding, projected, is added to it (as in Imagen; diffusers' ``projection`` class
-embedding). With ``text_pretrain_steps`` the text encoder is first trained CLIP-style against a
-small image encoder on the training pairs (``text.contrastive_pretrain``); its pooled output
-(unit length, scaled by the square root of its width) is then the prompt embedding. Without it,
-the embedding is the mean of the token states: trained through the diffusion loss alone, that
-mean came out nearly the same for every class of report (the distance between OCT class means
-was 0.1-0.3 against a spread of 0.13 within a class and a norm of 2 after projection, while
-``ddpm``'s class embeddings are about 15 apart), so it told the UNet little. ``pooled_norm``
-standardises that mean per dimension with its mean and spread over the training reports (from
-the encoder as the UNet starts training; saved with the checkpoint). For an encoder as built
-that puts OCT class means 2.2-3.8 apart with a spread of 3.8-4.6 within a class, against
-0.3-0.5 and 0.5-0.6 unstandardised: the classes separate no better, but on the scale that the
-projection's initial weights and learning rate work at. ``text_class_loss`` adds, in training
-only, a linear head on the pooled prompt that predicts the report's class from the training
-cohort's labels, so the text encoder learns to set the classes apart where the pooled path
-reads them (the head is not saved; prompts stay free text). The contrastive
-embedding is strong but does not tell OCT normal from drusen, and at the quick profile samples
-followed their prompts less with it (``docs/conditioning.md``), so these all stay off by
-default. Training drops the
-prompt with probability ``cond_dropout`` (the empty prompt is the
-unconditional input); sampling runs classifier-free guidance with the conditional and
-unconditional passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights.
-The UNet predicts v (``prediction_type``): at the quick profile, with noise prediction the
-samples kept grey, speckled backgrounds after 3,000 steps and followed their prompts far less;
-with v they had dark backgrounds and real-looking layers from 500 steps on.
+A diffusers ``UNet2DConditionModel`` cross-attends to a text encoder that reads the ``"Modality:
+findings"`` report: by default a small BERT trained jointly with the UNet on the training reports,
+with a word-level tokenizer built from them (both saved with the checkpoint); or a pretrained
+encoder from a local folder (``text_encoder_path``). All modalities share one image space:
+``image_size`` px, 3 channels, grayscale replicated in and averaged back out. With ``pooled_text``
+(the default) the prompt also reaches every resolution through the timestep embedding: a prompt
+embedding, projected, is added to it (as in Imagen; diffusers' ``projection`` class embedding).
+With ``text_pretrain_steps`` the text encoder is first trained CLIP-style against a small image
+encoder on the training pairs (``text.contrastive_pretrain``); its pooled output (unit length,
+scaled by the square root of its width) is then the prompt embedding. Without it, the embedding is
+the mean of the token states: trained through the diffusion loss alone, that mean came out nearly
+the same for every class of report (the distance between OCT class means was 0.1-0.3 against a
+spread of 0.13 within a class and a norm of 2 after projection, while ``ddpm``'s class embeddings
+are about 15 apart), so it told the UNet little. ``pooled_norm`` standardises that mean per
+dimension with its mean and spread over the training reports (from the encoder as the UNet starts
+training; saved with the checkpoint). For an encoder as built that puts OCT class means 2.2-3.8
+apart with a spread of 3.8-4.6 within a class, against 0.3-0.5 and 0.5-0.6 unstandardised: the
+classes separate no better, but on the scale that the projection's initial weights and learning
+rate work at. ``text_class_loss`` adds, in training only, a linear head on the pooled prompt that
+predicts the report's class from the training cohort's labels, so the text encoder learns to set
+the classes apart where the pooled path reads them (the head is not saved; prompts stay free text).
+Those three are on by default: together they took the quick model's OCT CNV samples from 30-50%
+judged as asked to 74% at 1,000 steps (``docs/conditioning.md``). The contrastive embedding is
+strong but does not tell OCT normal from drusen, and at the quick profile samples followed their
+prompts less with it, so it stays off. ``full_res_attention`` (off) adds cross-attention at full
+resolution. Training drops the prompt with probability ``cond_dropout`` (the empty prompt is the
+unconditional input); sampling runs classifier-free guidance with the conditional and unconditional
+passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights. The UNet predicts
+v (``prediction_type``): at the quick profile, with noise prediction the samples kept grey,
+speckled backgrounds after 3,000 steps and followed their prompts far less; with v they had dark
+backgrounds and real-looking layers from 500 steps on.
 """
 
 from __future__ import annotations
@@ -106,13 +106,16 @@ class MinimConfig(NeuralConfig):
     text_pretrain_batch: int = 256
     text_pretrain_lr: float = 1e-3
     #: add the pooled prompt to the timestep embedding (besides cross-attention)
-    pooled_text: bool = False
+    pooled_text: bool = True
     #: standardise the pooled prompt per dimension (mean and spread of the mean-pooled token
-    #: states over the training reports, from the text encoder as the UNet starts training)
-    pooled_norm: bool = False
+    #: states over the training reports, from the text encoder as the UNet starts training);
+    #: applies with ``pooled_text`` and without ``text_pretrain_steps`` (``uses_prompt_norm``)
+    pooled_norm: bool = True
     #: weight of an auxiliary loss that shapes the text encoder in training: a linear head on
-    #: the pooled prompt predicts the report's class (the training cohort's labels); 0: none
-    text_class_loss: float = 0.0
+    #: the pooled prompt predicts the report's class (the training cohort's labels); 0: none.
+    #: Applies where the text encoder trains (``train_text_encoder``) and the training cohort
+    #: has more than one class (of its modalities, labels and findings)
+    text_class_loss: float = 1.0
     #: cross-attention to the prompt at full resolution too (without self-attention there, whose
     #: 1,024 tokens at 32 px made a CPU training step 10x slower); False: only at the lower levels
     full_res_attention: bool = False
@@ -171,18 +174,21 @@ class MinimConfig(NeuralConfig):
             raise ValueError(
                 "text_pretrain_steps applies to the encoder minim builds, not to text_encoder_path"
             )
-        if self.pooled_norm and not self.pooled_text:
-            raise ValueError("pooled_norm standardises the pooled prompt: it needs pooled_text")
-        if self.pooled_norm and self.text_pretrain_steps:
-            raise ValueError(
-                "pooled_norm standardises the mean of the token states; with text_pretrain_steps"
-                " the pooled prompt is the pretrained embedding instead"
-            )
         if not self.text_class_loss >= 0.0:
             raise ValueError(f"text_class_loss must be >= 0 (0: off), got {self.text_class_loss}")
-        if self.text_class_loss and not self.train_text_encoder:
-            raise ValueError("text_class_loss trains the text encoder: it needs train_text_encoder")
         check_prediction_type(self.prediction_type)
+
+    @property
+    def uses_prompt_norm(self) -> bool:
+        """Whether ``pooled_norm`` applies: the pooled prompt is the mean of the token states
+        (with ``text_pretrain_steps`` it is the pretrained embedding, already unit length)."""
+        return self.pooled_norm and self.pooled_text and not self.text_pretrain_steps
+
+    @property
+    def uses_text_class_loss(self) -> bool:
+        """Whether ``text_class_loss`` can apply (a frozen encoder has nothing for it to shape);
+        a training cohort with one class (one modality, unlabelled) turns it off as well."""
+        return self.text_class_loss > 0 and self.train_text_encoder
 
 
 class Minim(NeuralGenerator):
@@ -319,7 +325,7 @@ class Minim(NeuralGenerator):
         # from the encoder as built or loaded: a resumed run rebuilds the same one (seeded)
         # before its training state replaces the weights, so it standardises alike
         self.prompt_norm_ = None
-        if cfg.pooled_norm:
+        if cfg.uses_prompt_norm:
             pooled = self._prompt_embeddings(encoder, ids, mask)
             self.prompt_norm_ = (pooled.mean(0), pooled.std(0).clamp_min(1e-6))
         data = {
@@ -331,7 +337,7 @@ class Minim(NeuralGenerator):
         }
         dropout = cfg.cond_dropout
         modules = {"unet": unet, "text_encoder": encoder}
-        if cfg.text_class_loss:
+        if cfg.uses_text_class_loss and len(condition_slots(self._require_fit())) > 1:
             # built after the UNet and encoder, so their initial weights stay those of runs
             # without it
             data["codes"] = self._class_codes(train)
@@ -369,7 +375,7 @@ class Minim(NeuralGenerator):
             k: v for k, v in scheduler.config.items() if not k.startswith("_")
         }
         extra = {}
-        if cfg.text_class_loss:
+        if "text_head" in modules:
             extra["text_class_accuracy"] = self._text_class_accuracy(ema["text_head"], data)
         return {
             **result.summary(),
@@ -381,12 +387,7 @@ class Minim(NeuralGenerator):
 
     def _class_codes(self, train: Cohort) -> torch.Tensor:
         """The training reports' classes as condition codes, for ``text_class_loss``."""
-        schema = self._require_fit()
-        if not condition_slots(schema):
-            raise SynthbenchError(
-                "minim: text_class_loss needs class labels or findings; this cohort has none"
-            )
-        return condition_codes(schema, train.modality, train.label, train.findings)
+        return condition_codes(self._require_fit(), train.modality, train.label, train.findings)
 
     def _text_class_accuracy(self, head: Any, data: dict[str, Any]) -> float:
         """How often the (averaged) class head names the largest code of a training report."""
@@ -500,7 +501,7 @@ class Minim(NeuralGenerator):
         )
         self.scheduler_config_ = load_scheduler_config(path / "scheduler")
         self.prompt_norm_ = None
-        if self.config.pooled_norm:
+        if self.config.uses_prompt_norm:
             from safetensors.torch import load_file
 
             if not (path / PROMPT_NORM).is_file():

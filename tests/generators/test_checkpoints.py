@@ -96,18 +96,19 @@ def test_unknown_setting_and_profile():
 
 
 def test_checkpoint_of_an_earlier_version_still_loads(mixed_data, tmp_path):
-    """A minim checkpoint written before ``pooled_text`` and ``prediction_type`` existed
-    (cross-attention only, noise prediction, no such keys in its config) loads as
-    ``pooled_text=False``, ``prediction_type="epsilon"`` under its original hash and samples as
-    before; removing the key from a newer checkpoint is still caught as an edit."""
-    old = create_generator(
-        "minim", profile="smoke", pooled_text=False, prediction_type="epsilon"
-    ).fit(mixed_data.train)
+    """A minim checkpoint written before the settings in ``LEGACY`` existed (``pooled_text``,
+    ``prediction_type`` and the rest: cross-attention only, noise prediction, no such keys in
+    its config) loads with their earlier values (``pooled_text=False``,
+    ``prediction_type="epsilon"``, ...) under its original hash and samples as before;
+    removing the key from a newer checkpoint is still caught as an edit."""
+    legacy = create_generator("minim", profile="smoke").config.LEGACY
+    old = create_generator("minim", profile="smoke", **legacy).fit(mixed_data.train)
     assert old.unet_.config.class_embed_type is None
     assert old.scheduler_config_["prediction_type"] == "epsilon"
     ckpt = old.save(tmp_path / "old")
     meta = json.loads((ckpt / "synthbench_generator.json").read_text())
-    del meta["config"]["pooled_text"], meta["config"]["prediction_type"]
+    for key in legacy:
+        del meta["config"][key]
     (ckpt / "synthbench_generator.json").write_text(json.dumps(meta))
     loaded = load_generator(ckpt)
     assert loaded.config.pooled_text is False and loaded.config_hash == old.config_hash

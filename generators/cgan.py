@@ -17,7 +17,8 @@ random shifts and cutouts (DiffAugment). A third, ``aux_classifier``, adds AC-GA
 classification loss (Odena et al. 2017): a class head on the discriminator's features learns
 the classes of real images and the generator is also trained to make images that head assigns
 to the asked class (weight 1 by default; with it the quick ``cgan`` renders OCT normal, DME and
-CNV as asked, see the README). Samples come from the EMA of the generator's weights.
+CNV as asked, see the README). Samples come from the EMA of the generator's weights, with
+``z ~ N(0, T^2 I)`` (``temperature`` T, 1 by default: the truncation trick below 1).
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """
 
@@ -28,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthbench.generators.base import Capabilities
 from synthbench.generators.neural import (
+    LatentConfig,
     LatentLabelGenerator,
-    NeuralConfig,
     bottleneck_size,
     class_scale_shift,
     embed_codes,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class CGANConfig(NeuralConfig):
+class CGANConfig(LatentConfig):
     """Defaults are the ``quick`` profile."""
 
     widths: tuple[int, ...] = (128, 64, 32)
@@ -71,6 +72,7 @@ class CGANConfig(NeuralConfig):
     aux_classifier: float = 1.0
 
     LEGACY: ClassVar[dict[str, Any]] = {
+        **LatentConfig.LEGACY,
         "conditional_norm": False,
         "diff_augment": False,
         "aux_classifier": 0.0,
@@ -96,6 +98,7 @@ class CGANConfig(NeuralConfig):
     }
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.aux_classifier >= 0.0:
             raise ValueError(
                 f"aux_classifier must be >= 0 (0 turns it off), got {self.aux_classifier}"

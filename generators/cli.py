@@ -116,6 +116,7 @@ def _write_model_card(
         f"- trained with synthbench {__version__}, torch {_torch_version()}, on {_host()}",
         f"- parameters: {info.get('parameters', '-')}",
         f"- conditioning: {gen.capabilities.conditioning}",
+        *_init_line(info),
         "",
         "Settings:",
         "",
@@ -123,6 +124,18 @@ def _write_model_card(
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _init_line(info: dict) -> list[str]:
+    """The card's line on the checkpoint a fine-tuned model started from (none otherwise)."""
+    base = info.get("init_from")
+    if not base:
+        return []
+    return [
+        f"- fine-tuned from `{base['path']}` (config hash {base['config_hash']}, "
+        f"{base['steps']} steps on `{base['data']}`); the training time and steps above are "
+        "the fine-tuning's"
+    ]
 
 
 def _training_time(info: dict, seconds: float) -> str:

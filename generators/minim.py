@@ -35,7 +35,9 @@ unconditional input); sampling runs classifier-free guidance with the conditiona
 passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights. The UNet predicts
 v (``prediction_type``): at the quick profile, with noise prediction the samples kept grey,
 speckled backgrounds after 3,000 steps and followed their prompts far less; with v they had dark
-backgrounds and real-looking layers from 500 steps on.
+backgrounds and real-looking layers from 500 steps on. ``init_from`` fine-tunes a trained
+checkpoint: its tokenizer, text encoder, UNet and prompt standardisation start the training (new
+words in the reports map to the tokenizer's unknown token; the class head starts afresh).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class MinimConfig(NeuralConfig):
         "pooled_norm": False,
         "text_class_loss": 0.0,
         "full_res_attention": False,
+        "init_from": None,
     }
 
     image_size: int = 32
@@ -122,6 +125,10 @@ class MinimConfig(NeuralConfig):
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
+    #: fine-tune: a trained ``minim`` checkpoint (folder) whose tokenizer, text encoder and UNet
+    #: (the EMA weights it samples with) start the training instead of fresh ones; its
+    #: architecture must be this config's. None: train from scratch
+    init_from: str | None = None
     guidance_scale: float = 6.0
     sampling_steps: int = 20
 
@@ -290,7 +297,23 @@ class Minim(NeuralGenerator):
         if not any(train.text):
             raise SynthbenchError("minim needs reports (text) to train on; this cohort has none")
         torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
-        if cfg.text_encoder_path:
+        base = self._init_checkpoint()
+        if base is not None:
+            # the base's tokenizer, so its token ids mean what its encoder learned
+            tokenizer = base.tokenizer_
+            encoder = (
+                text.load_text_encoder(Path(cfg.text_encoder_path))
+                if cfg.text_encoder_path
+                else text.small_text_encoder(
+                    tokenizer.vocab_size,
+                    cfg.text_dim,
+                    cfg.text_layers,
+                    cfg.text_heads,
+                    cfg.max_tokens,
+                    pooler=cfg.text_pretrain_steps > 0,
+                )
+            )
+        elif cfg.text_encoder_path:
             path = Path(cfg.text_encoder_path)
             tokenizer = text.PromptTokenizer.load(path, cfg.max_tokens, pretrained=True)
             encoder = text.load_text_encoder(path)
@@ -307,12 +330,15 @@ class Minim(NeuralGenerator):
                 pooler=cfg.text_pretrain_steps > 0,
             )
         unet = self._build_unet(encoder.config.hidden_size)
+        if base is not None:
+            _load_weights(unet, base.unet_, "UNet", cfg.init_from)
+            _load_weights(encoder, base.text_encoder_, "text encoder", cfg.init_from)
         scheduler = diffusion.noise_scheduler(cfg.prediction_type)
         ids, mask = tokenizer(train.text)
         null_ids, null_mask = tokenizer([""])
         x = self._resize(to_model_space(train.images, MODEL_CHANNELS), cfg.image_size)
         pretrain = {}
-        if cfg.text_pretrain_steps and not self._resuming():
+        if cfg.text_pretrain_steps and not self._resuming() and base is None:
             # a resumed run loads the pretrained encoder with the rest of its training state
             pretrain = text.contrastive_pretrain(
                 encoder,
@@ -325,7 +351,9 @@ class Minim(NeuralGenerator):
         # from the encoder as built or loaded: a resumed run rebuilds the same one (seeded)
         # before its training state replaces the weights, so it standardises alike
         self.prompt_norm_ = None
-        if cfg.uses_prompt_norm:
+        if cfg.uses_prompt_norm and base is not None and base.prompt_norm_ is not None:
+            self.prompt_norm_ = base.prompt_norm_  # what the base's UNet learned to read
+        elif cfg.uses_prompt_norm:
             pooled = self._prompt_embeddings(encoder, ids, mask)
             self.prompt_norm_ = (pooled.mean(0), pooled.std(0).clamp_min(1e-6))
         data = {
@@ -377,6 +405,13 @@ class Minim(NeuralGenerator):
         extra = {}
         if "text_head" in modules:
             extra["text_class_accuracy"] = self._text_class_accuracy(ema["text_head"], data)
+        if base is not None:
+            extra["init_from"] = {
+                "path": cfg.init_from,
+                "config_hash": base.config_hash,
+                "steps": base.fit_info_.get("steps"),
+                "data": base.fit_info_.get("data"),
+            }
         return {
             **result.summary(),
             **extra,
@@ -384,6 +419,20 @@ class Minim(NeuralGenerator):
             "text_encoder_parameters": n_parameters(encoder),
             **({"text_pretrain": pretrain} if pretrain else {}),
         }
+
+    def _init_checkpoint(self) -> Minim | None:
+        """The trained ``minim`` that ``init_from`` names (None without it)."""
+        if not self.config.init_from:
+            return None
+        from synthbench.generators.base import load_generator
+
+        base = load_generator(Path(self.config.init_from))
+        if not isinstance(base, Minim):
+            raise SynthbenchError(
+                f"init_from {self.config.init_from}: a {base.name} checkpoint; "
+                "minim fine-tunes from a minim checkpoint"
+            )
+        return base
 
     def _class_codes(self, train: Cohort) -> torch.Tensor:
         """The training reports' classes as condition codes, for ``text_class_loss``."""
@@ -508,3 +557,17 @@ class Minim(NeuralGenerator):
                 raise SynthbenchError(f"{path}: missing {PROMPT_NORM} (the config has pooled_norm)")
             stats = load_file(str(path / PROMPT_NORM))
             self.prompt_norm_ = (stats["mean"], stats["std"])
+
+
+def _load_weights(module: Any, trained: Any, what: str, source: str | None) -> None:
+    """Copy ``trained``'s weights into ``module``, built from this config; a checkpoint of
+    another architecture is a one-line error."""
+    try:
+        module.load_state_dict(trained.state_dict())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise SynthbenchError(
+            f"init_from {source}: its {what} does not fit this config's architecture "
+            f"({detail}); use the settings it was trained with"
+        ) from None

@@ -59,6 +59,23 @@ class NeuralConfig(GeneratorConfig):
         return self.config_hash(name, leave_out=(*self.BUDGET, *self.SAMPLING))
 
 
+@dataclass(frozen=True)
+class LatentConfig(NeuralConfig):
+    """Settings of the generators that decode noise ``z`` (``cgan``, ``cvae``)."""
+
+    #: sampling draws ``z ~ N(0, temperature^2 I)``: below 1 it trades variety for images
+    #: nearer the typical one of each class (the truncation trick of GANs, the reduced
+    #: temperature of VAEs and flows); a sampling setting, so a trained model can change it
+    temperature: float = 1.0
+
+    SAMPLING: ClassVar[tuple[str, ...]] = ("temperature",)
+    LEGACY: ClassVar[dict[str, Any]] = {"temperature": 1.0}
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0.0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+
 #: what a diffusion generator's network predicts (diffusers' names; see ``diffusion``)
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
@@ -261,8 +278,8 @@ class NeuralGenerator(Generator):
 
 
 class LatentLabelGenerator(NeuralGenerator):
-    """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, I)`` of
-    ``config.latent_dim`` and condition codes (:func:`condition_codes`) into an image, kept in
+    """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, T^2 I)`` of
+    ``config.latent_dim`` (``T`` the config's ``temperature``) and condition codes (:func:`condition_codes`) into an image, kept in
     ``net_`` and saved as ``<name>/model.safetensors`` beside ``<name>/config.json``."""
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
@@ -293,6 +310,7 @@ class LatentLabelGenerator(NeuralGenerator):
         schema = self._require_fit()
         y = condition_codes(schema, conditions.modality, conditions.label, conditions.findings)
         z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
+        z = z * self.config.temperature
         with torch.no_grad():
             x = self._decode(z, y)
         return to_native(x, schema, conditions.modality)

@@ -298,3 +298,38 @@ def test_text_pretraining_needs_an_encoder_it_builds():
         create_generator(
             "minim", profile="smoke", text_pretrain_steps=5, text_encoder_path="/some/bert"
         )
+
+
+def test_fine_tuning_starts_from_a_trained_checkpoint(minim, mixed_data, fit_generator, tmp_path):
+    """``init_from`` starts training from a checkpoint's tokenizer, text encoder and UNet: with
+    a vanishing learning rate one step leaves its weights (and so its images) as they were,
+    while the same step from scratch gives other weights. Another architecture or another
+    generator's checkpoint is a one-line error naming it."""
+    import torch
+
+    from synthbench.generators.base import create_generator
+
+    minim.save(tmp_path / "base")
+    base = str(tmp_path / "base")
+    tuned = create_generator("minim", profile="smoke", init_from=base, steps=1, lr=1e-12)
+    tuned.fit(mixed_data.train, seed=3)
+    scratch = create_generator("minim", profile="smoke", steps=1, lr=1e-12).fit(mixed_data.train)
+    for name, w in minim.unet_.state_dict().items():
+        torch.testing.assert_close(tuned.unet_.state_dict()[name], w, atol=1e-6, rtol=0)
+    assert any(
+        not torch.allclose(scratch.unet_.state_dict()[k], w)
+        for k, w in minim.unet_.state_dict().items()
+    )
+    assert tuned.tokenizer_.tokenizer.get_vocab() == minim.tokenizer_.tokenizer.get_vocab()
+    assert tuned.fit_info_["init_from"]["config_hash"] == minim.config_hash
+    prompts = Conditions.from_prompts(["OCT: drusen.", "Fundus: glaucoma."])
+    a, b = tuned.sample(prompts, seed=1).images, minim.sample(prompts, seed=1).images
+    assert abs(a.astype(float) - b.astype(float)).max() < 1e-2
+    wider = create_generator("minim", profile="smoke", init_from=base, block_out_channels=(16, 48))
+    with pytest.raises(SynthbenchError, match="its UNet does not fit") as info:
+        wider.fit(mixed_data.train)
+    assert "\n" not in str(info.value)
+    fit_generator("cvae", mixed_data).save(tmp_path / "cvae")
+    other = create_generator("minim", profile="smoke", init_from=str(tmp_path / "cvae"))
+    with pytest.raises(SynthbenchError, match="a cvae checkpoint"):
+        other.fit(mixed_data.train)

@@ -179,3 +179,19 @@ def test_retune_writes_a_copy_with_other_sampling_defaults(cli, fit_generator, o
         assert isinstance(result.exception, SynthbenchError), result.output
         assert needle in str(result.exception)
     assert not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_is_named_on_the_model_card(cli, tmp_path):
+    """``train minim --set init_from=CKPT`` writes a card naming the checkpoint it started from,
+    and an init checkpoint that does not exist is a one-line error."""
+    base = tmp_path / "base"
+    args = ["train", "minim", "--data", SPEC, "--profile", "smoke", "--no-progress"]
+    assert cli([*args, "--steps", "2", "--out", str(base)]).exit_code == 0
+    tuned = tmp_path / "tuned"
+    result = cli([*args, "--steps", "2", "--set", f"init_from={base}", "--out", str(tuned)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    card = (tuned / "README.md").read_text()
+    assert f"fine-tuned from `{base}`" in card and "2 steps on `phantom:oct" in card
+    missing = cli([*args, "--set", f"init_from={tmp_path / 'nope'}", "--out", str(tmp_path / "x")])
+    assert missing.exit_code != 0
+    assert isinstance(missing.exception, SynthbenchError) and "nope" in str(missing.exception)

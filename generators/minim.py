@@ -298,29 +298,19 @@ class Minim(NeuralGenerator):
             raise SynthbenchError("minim needs reports (text) to train on; this cohort has none")
         torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
         base = self._init_checkpoint()
-        if base is not None:
-            # the base's tokenizer, so its token ids mean what its encoder learned
+        if base is not None:  # its tokenizer, so token ids mean what its encoder learned
             tokenizer = base.tokenizer_
-            encoder = (
-                text.load_text_encoder(Path(cfg.text_encoder_path))
-                if cfg.text_encoder_path
-                else text.small_text_encoder(
-                    tokenizer.vocab_size,
-                    cfg.text_dim,
-                    cfg.text_layers,
-                    cfg.text_heads,
-                    cfg.max_tokens,
-                    pooler=cfg.text_pretrain_steps > 0,
-                )
-            )
         elif cfg.text_encoder_path:
-            path = Path(cfg.text_encoder_path)
-            tokenizer = text.PromptTokenizer.load(path, cfg.max_tokens, pretrained=True)
-            encoder = text.load_text_encoder(path)
+            tokenizer = text.PromptTokenizer.load(
+                Path(cfg.text_encoder_path), cfg.max_tokens, pretrained=True
+            )
         else:
             tokenizer = text.PromptTokenizer.build(
                 train.text, vocab_size=cfg.vocab_size, max_tokens=cfg.max_tokens
             )
+        if cfg.text_encoder_path:
+            encoder = text.load_text_encoder(Path(cfg.text_encoder_path))
+        else:
             encoder = text.small_text_encoder(
                 tokenizer.vocab_size,
                 cfg.text_dim,

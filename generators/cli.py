@@ -122,6 +122,7 @@ def _write_model_card(
         "",
         *[f"- `{k}` = `{v}`" for k, v in gen.config.to_dict().items()],
         "",
+        *_base_card(info),
     ]
     (out / "README.md").write_text("\n".join(lines))
 
@@ -135,6 +136,24 @@ def _init_line(info: dict) -> list[str]:
         f"- fine-tuned from `{base['path']}` (config hash {base['config_hash']}, "
         f"{base['steps']} steps on `{base['data']}`); the training time and steps above are "
         "the fine-tuning's"
+    ]
+
+
+def _base_card(info: dict) -> list[str]:
+    """A fine-tuned model's card keeps the model card of the checkpoint it started from (its
+    headings one level down), so the whole training stays on record if that folder goes."""
+    base = info.get("init_from")
+    card = Path(base["path"]) / "README.md" if base else None
+    if card is None or not card.is_file():
+        return []
+    text = card.read_text().rstrip("\n").splitlines()
+    return [
+        "## The checkpoint it was fine-tuned from",
+        "",
+        "Its model card at the time:",
+        "",
+        *[f"#{line}" if line.startswith("#") else line for line in text],
+        "",
     ]
 
 

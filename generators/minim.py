@@ -76,6 +76,8 @@ class MinimConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (32 px, a ~2M-parameter cross-attention UNet)."""
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
+    #: the settings a fine-tuning run (``init_from``) changes besides the budget
+    FINE_TUNING: ClassVar[tuple[str, ...]] = ("init_from", "lr", "warmup_steps")
     #: checkpoints written before these settings existed condition through cross-attention only
     #: and predict the noise
     LEGACY: ClassVar[dict[str, Any]] = {

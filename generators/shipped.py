@@ -34,6 +34,10 @@ class Shipped:
     profile: str
     data: str
     config_hash: str
+    #: a fine-tuned checkpoint (``init_from``): the config hash of the one it started from
+    base_hash: str | None = None
+    #: its settings as stored (JSON text), to check what the fine-tuning changed
+    config_json: str = "{}"
 
     def current_hash(self) -> str:
         """The config hash the current code builds for this generator and profile."""
@@ -43,7 +47,24 @@ class Shipped:
 
     @property
     def is_current(self) -> bool:
-        return self.current_hash() == self.config_hash
+        """Trained with the profile's config; or, fine-tuned, started from a checkpoint
+        trained with it and changed no settings but the fine-tuning's own (the checkpoint to
+        start from, learning rate, warm-up and budget: ``FINE_TUNING`` and ``BUDGET``)."""
+        current = self.current_hash()
+        if self.base_hash is None:
+            return current == self.config_hash
+        return self.base_hash == current and self._as_profile_hash() == current
+
+    def _as_profile_hash(self) -> str:
+        """The config hash of this checkpoint's settings with the fine-tuning's own settings
+        put back to the profile's."""
+        from synthbench.generators.base import get_generator_class
+
+        cls = get_generator_class(self.generator).Config
+        profile = cls.for_profile(self.profile)
+        stored = cls.from_stored(json.loads(self.config_json))
+        reset = (*getattr(cls, "FINE_TUNING", ()), *getattr(cls, "BUDGET", ()))
+        return stored.replace(**{k: getattr(profile, k) for k in reset}).config_hash(self.generator)
 
 
 def list_shipped(root: Path | None = None) -> list[Shipped]:
@@ -67,6 +88,8 @@ def _scan(root: Path) -> tuple[Shipped, ...]:
                 profile=fit.get("profile", meta_path.parent.parent.name),
                 data=fit.get("data", ""),
                 config_hash=meta["config_hash"],
+                base_hash=(fit.get("init_from") or {}).get("config_hash"),
+                config_json=json.dumps(meta.get("config", {})),
             )
         )
     return tuple(found)

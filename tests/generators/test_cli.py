@@ -184,6 +184,8 @@ def test_retune_writes_a_copy_with_other_sampling_defaults(cli, fit_generator, o
 def test_fine_tuning_is_named_on_the_model_card(cli, tmp_path):
     """``train minim --set init_from=CKPT`` writes a card naming the checkpoint it started from,
     and an init checkpoint that does not exist is a one-line error."""
+    from synthbench.generators.base import read_checkpoint_info
+
     base = tmp_path / "base"
     args = ["train", "minim", "--data", SPEC, "--profile", "smoke", "--no-progress"]
     assert cli([*args, "--steps", "2", "--out", str(base)]).exit_code == 0
@@ -192,6 +194,10 @@ def test_fine_tuning_is_named_on_the_model_card(cli, tmp_path):
     assert result.exit_code == 0, result.output + repr(result.exception)
     card = (tuned / "README.md").read_text()
     assert f"fine-tuned from `{base}`" in card and "2 steps on `phantom:oct" in card
+    # the base's own card comes along, a level down
+    kept = card.split("## The checkpoint it was fine-tuned from", 1)[1]
+    base_hash = read_checkpoint_info(base).config_hash
+    assert "\n## minim checkpoint\n" in kept and f"config hash {base_hash}, profile" in kept
     missing = cli([*args, "--set", f"init_from={tmp_path / 'nope'}", "--out", str(tmp_path / "x")])
     assert missing.exit_code != 0
     assert isinstance(missing.exception, SynthbenchError) and "nope" in str(missing.exception)

@@ -105,3 +105,28 @@ def test_packaged_checkpoint(item):
     a = gen.sample(4, seed=3)
     assert len(a) == 4 and a.images.dtype == np.uint8
     assert np.array_equal(a.images, gen.sample(4, seed=3).images)
+
+
+def test_fine_tuned_checkpoint_is_current_when_its_base_was(cli, tmp_path):
+    """A checkpoint fine-tuned (``init_from``) from one trained with the profile's config counts
+    as current when the fine-tuning changed only its own settings (start, learning rate,
+    budget); another changed setting, or a base of another config, makes it stale."""
+    base = tmp_path / "base"
+    args = ["train", "minim", "--data", SPEC, "--profile", "smoke", "--no-progress"]
+    assert cli([*args, "--out", str(base)]).exit_code == 0
+    tune = [*args, "--set", f"init_from={base}", "--set", "lr=0.0005", "--steps", "3"]
+    for name, extra in (("tuned", []), ("changed", ["--set", "cond_dropout=0.2"])):
+        out = tmp_path / "root" / "smoke" / name
+        result = cli([*tune, *extra, "--out", str(out)])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    items = {i.name: i for i in shipped.list_shipped(tmp_path / "root")}
+    assert items["tuned"].base_hash == read_checkpoint_info(base).config_hash
+    assert items["tuned"].is_current and not items["changed"].is_current
+    found = shipped.find_shipped("minim", SPEC, "smoke", root=tmp_path / "root")
+    assert found is not None and found.name == "tuned"
+    meta_path = tmp_path / "root" / "smoke" / "tuned" / "synthbench_generator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["fit"]["init_from"]["config_hash"] = "000000000000"  # a base of an older config
+    meta_path.write_text(json.dumps(meta))
+    shipped._scan.cache_clear()
+    assert not shipped.list_shipped(tmp_path / "root")[1].is_current

@@ -371,6 +371,9 @@ def train(
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
+    # the rate over every timed step, this run's and the timed earlier runs' (every step takes
+    # a batch of the same size), so a run resumed at its end does not report 0 images/s
+    earlier_images = max(0, start_step - untimed) * settings.batch_size * accelerator.num_processes
     if state_dir is not None and accelerator.is_main_process and step > start_step:
         save(step, earlier + seconds)
     for m in modules.values():
@@ -378,7 +381,7 @@ def train(
     result = TrainResult(
         steps=step,
         seconds=seconds,
-        images_per_s=images_seen / max(seconds, 1e-9),
+        images_per_s=(images_seen + earlier_images) / max(seconds + earlier, 1e-9),
         final_loss=float(sum(recent) / len(recent)) if (recent := recent_losses()) else math.nan,
         resumed_from=start_step,
         mixed_precision=precision,

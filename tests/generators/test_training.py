@@ -77,6 +77,14 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     for a, b in zip(ema_straight["net"].parameters(), ema_resumed["net"].parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # the rate is over all timed steps: 12 batches in both runs' seconds
+    total = result.seconds + result.earlier_seconds
+    assert result.images_per_s == pytest.approx(12 * SETTINGS.batch_size / total)
+    # run again on the finished state: no steps, the same steps' rate, not 0
+    again, _ = train(
+        {"net": _model()}, _loss, len(DATA), SETTINGS, seed=0, state_dir=tmp_path, config_hash="abc"
+    )
+    assert again.resumed_from == 12 and again.images_per_s > 0
 
 
 def test_untimed_steps_of_an_older_state_are_carried_over_resumes(tmp_path):

@@ -166,7 +166,8 @@ def _training_time(info: dict, seconds: float) -> str:
         text += (
             f" (plus the first {info['untimed_steps']} steps, from a run that did not time them)"
         )
-    elif info.get("resumed_from"):
+    elif 0 < info.get("resumed_from", 0) < info.get("steps", 0):
+        # (a run that resumed at the end trained nothing: the time is all the earlier runs')
         text += f" (in runs resumed at step {info['resumed_from']})"
     return text
 

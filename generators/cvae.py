@@ -11,7 +11,8 @@ those blocks (the setting of checkpoints written before them) the quick model's 
 normal and drusen were judged as asked 29% and 44% of the time, with two blocks 88% and 62%
 (``benchmarks/perf/conditioning.py``). Sampling decodes ``z ~ N(0, T^2 I)`` with the requested
 class (``temperature`` T, 1 by default; at 0.7 the shipped model's OCT normal, DME and CNV were
-judged as asked more often, drusen no more, and at 0.5 drusen far less: see the README). Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json``.
+judged as asked more often, drusen no more, and at 0.5 drusen far less: see the README).
+Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json``.
 """
 
 from __future__ import annotations

@@ -279,8 +279,8 @@ class NeuralGenerator(Generator):
 
 class LatentLabelGenerator(NeuralGenerator):
     """Base of ``cgan`` and ``cvae``: a network that turns noise ``z ~ N(0, T^2 I)`` of
-    ``config.latent_dim`` (``T`` the config's ``temperature``) and condition codes (:func:`condition_codes`) into an image, kept in
-    ``net_`` and saved as ``<name>/model.safetensors`` beside ``<name>/config.json``."""
+    ``config.latent_dim`` (``T`` the config's ``temperature``) and condition codes
+    (:func:`condition_codes`) into an image, kept in ``net_`` and saved as ``<name>/model.safetensors`` beside ``<name>/config.json``."""
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
         """The network of an architecture from :meth:`_arch` (``widths`` a tuple)."""

@@ -61,6 +61,12 @@ def test_keep_state_lets_a_finished_run_train_on(cli, checkpoint, tmp_path):
     np.testing.assert_array_equal(
         longer.sample(6, seed=2).images, straight.sample(6, seed=2).images
     )
+    assert "(in runs resumed at step 4)" in (out / "README.md").read_text()
+    # the same command once more resumes at the end and trains nothing: the card does not
+    # call that a resumed run, and the rate is that of the steps trained before
+    assert cli([*args, "6"]).exit_code == 0
+    card = (out / "README.md").read_text()
+    assert "resumed at" not in card and "images/s 0.0" not in card
 
 
 def test_generate_grid(cli, checkpoint, tmp_path):

@@ -32,6 +32,7 @@ from synthbench.generators.neural import (
     LatentConfig,
     LatentLabelGenerator,
     bottleneck_size,
+    build_classifier,
     class_scale_shift,
     embed_codes,
     labelled_images,
@@ -70,12 +71,18 @@ class CGANConfig(LatentConfig):
     #: the discriminator's features learns the classes of real images, and the generator is also
     #: trained to make images that head assigns to the asked class; 0 turns it off
     aux_classifier: float = 1.0
+    #: weight of a class-consistency loss (0 turns it off): a separate classifier (no spectral
+    #: normalisation, not saved) learns the classes of real images, and the generator is also
+    #: trained to make images it assigns to the asked class (CVAE-GAN's classifier, Bao et
+    #: al. 2017); unlike ``aux_classifier`` its features are not the discriminator's
+    class_consistency: float = 0.0
 
     LEGACY: ClassVar[dict[str, Any]] = {
         **LatentConfig.LEGACY,
         "conditional_norm": False,
         "diff_augment": False,
         "aux_classifier": 0.0,
+        "class_consistency": 0.0,
     }
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
@@ -102,6 +109,10 @@ class CGANConfig(LatentConfig):
         if not self.aux_classifier >= 0.0:
             raise ValueError(
                 f"aux_classifier must be >= 0 (0 turns it off), got {self.aux_classifier}"
+            )
+        if not self.class_consistency >= 0.0:
+            raise ValueError(
+                f"class_consistency must be >= 0 (0 turns it off), got {self.class_consistency}"
             )
 
 
@@ -240,6 +251,12 @@ class CGAN(LatentLabelGenerator):
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)
         augmenting, aux = self.config.diff_augment, self.config.aux_classifier
+        consistency = self.config.class_consistency
+        modules = {"generator": gen_net, "discriminator": disc}
+        if consistency:
+            widths = tuple(reversed(arch["widths"]))
+            modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
+        groups = {name: [name] for name in modules}
 
         def loss_fn(ctx: Any) -> dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
@@ -258,25 +275,25 @@ class CGAN(LatentLabelGenerator):
                 # the class head learns from real images only, so it learns the real classes
                 return loss + aux * soft_cross_entropy(real_logits, y) if aux else loss
 
+            # the separate classifier learns from real images at every step
+            losses = {}
+            if consistency:
+                losses["classifier"] = soft_cross_entropy(ctx.modules["classifier"](x).float(), y)
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
                     fake = ctx.modules["generator"](z, y)
-                return {"discriminator": d_loss(fake)}
+                return {**losses, "discriminator": d_loss(fake)}
             fake = ctx.modules["generator"](z, y)
             fake_score, fake_logits = d(fake, y)
             g_loss = -fake_score.mean()
             if aux:
                 g_loss = g_loss + aux * soft_cross_entropy(fake_logits, y)
-            return {"discriminator": d_loss(fake.detach()), "generator": g_loss}
+            if consistency:
+                judged = ctx.modules["classifier"](fake).float()
+                g_loss = g_loss + consistency * soft_cross_entropy(judged, y)
+            return {**losses, "discriminator": d_loss(fake.detach()), "generator": g_loss}
 
-        result, ema = self._train(
-            {"generator": gen_net, "discriminator": disc},
-            loss_fn,
-            len(train),
-            data,
-            seed=seed,
-            groups={"generator": ["generator"], "discriminator": ["discriminator"]},
-        )
+        result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["generator"].cpu().eval()
         return {**result.summary(), "parameters": n_parameters(gen_net)}
 

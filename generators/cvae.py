@@ -25,10 +25,12 @@ from synthbench.generators.neural import (
     LatentConfig,
     LatentLabelGenerator,
     bottleneck_size,
+    build_classifier,
     class_scale_shift,
     embed_codes,
     labelled_images,
     n_parameters,
+    soft_cross_entropy,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +54,11 @@ class CVAEConfig(LatentConfig):
     #: term and for sampling, instead of ``N(0, I)`` for every class (the conditional prior of
     #: Sohn et al. 2015): each class's encodings need not share one region of the latent space
     class_prior: bool = False
+    #: weight of a class-consistency loss (in training only; 0 turns it off): a classifier
+    #: trained alongside on the real images judges images decoded from the prior, and the
+    #: decoder is also trained to make them that classifier's asked class (the auxiliary
+    #: classifier of CVAE-GAN, Bao et al. 2017, and of AC-GAN); the classifier is not saved
+    class_consistency: float = 0.0
     lr: float = 1e-3
     warmup_steps: int = 20
 
@@ -59,6 +66,7 @@ class CVAEConfig(LatentConfig):
         **LatentConfig.LEGACY,
         "refine_blocks": 0,
         "class_prior": False,
+        "class_consistency": 0.0,
     }
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -78,6 +86,13 @@ class CVAEConfig(LatentConfig):
             "batch_size": 128,
         },
     }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.class_consistency >= 0.0:
+            raise ValueError(
+                f"class_consistency must be >= 0 (0 turns it off), got {self.class_consistency}"
+            )
 
 
 def build_cvae(
@@ -199,9 +214,13 @@ class CVAE(LatentLabelGenerator):
         arch = self._arch()
         net = self._network(arch)
         data = labelled_images(self._require_fit(), train, arch["channels"])
-        beta = self.config.beta
+        beta, consistency = self.config.beta, self.config.class_consistency
+        modules: dict[str, torch.nn.Module] = {"cvae": net}
+        if consistency:
+            widths = tuple(arch["widths"])
+            modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
 
-        def loss_fn(ctx: Any) -> torch.Tensor:
+        def loss_fn(ctx: Any) -> torch.Tensor | dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
             x, y = data["x"][idx], data["y"][idx]
             model = ctx.modules["cvae"]
@@ -209,11 +228,26 @@ class CVAE(LatentLabelGenerator):
             eps = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
             recon = model.decode(mu + eps * (0.5 * logvar).exp(), y)
             rec = (recon.float() - x).pow(2).flatten(1).sum(1).mean()
-            kl = gaussian_kl(mu.float(), logvar.float(), *model.prior_stats(y)).sum(1).mean()
+            prior_mu, prior_logvar = model.prior_stats(y)
+            kl = gaussian_kl(mu.float(), logvar.float(), prior_mu, prior_logvar).sum(1).mean()
             # per-pixel scale keeps the learning rate meaningful across image sizes
-            return (rec + beta * kl) / x[0].numel()
+            loss = (rec + beta * kl) / x[0].numel()
+            if not consistency:
+                return loss
+            # images decoded from the prior, as sampling makes them, judged by the classifier;
+            # each group's loss reaches only its own parameters, so the classifier learns from
+            # the real images alone and the decoder from its verdict on the decoded ones
+            classifier = ctx.modules["classifier"]
+            noise = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
+            sampled = model.decode(prior_mu + noise * (0.5 * prior_logvar).exp(), y)
+            judged = soft_cross_entropy(classifier(sampled).float(), y)
+            return {
+                "cvae": loss + consistency * judged,
+                "classifier": soft_cross_entropy(classifier(x).float(), y),
+            }
 
-        result, ema = self._train({"cvae": net}, loss_fn, len(train), data, seed=seed)
+        groups = {name: [name] for name in modules} if consistency else None
+        result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["cvae"].cpu().eval()
         return {**result.summary(), "parameters": n_parameters(net)}
 

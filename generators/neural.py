@@ -219,6 +219,22 @@ def bottleneck_size(generator: str, size: int, levels: int) -> int:
     return size // 2**levels
 
 
+def build_classifier(channels: int, n_classes: int, widths: tuple[int, ...]) -> Any:
+    """A class-consistency loss's classifier (``cvae``, ``cgan``), trained on real images
+    alongside a generator and not saved with it: per width, a 3x3 convolution and a strided
+    one (group norm, SiLU), then global average pooling and a linear head over the condition
+    slots."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    c_in = channels
+    for w in widths:
+        layers += [nn.Conv2d(c_in, w, 3, 1, 1), nn.GroupNorm(min(8, w), w), nn.SiLU()]
+        layers += [nn.Conv2d(w, w, 3, 2, 1), nn.GroupNorm(min(8, w), w), nn.SiLU()]
+        c_in = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, n_classes))
+
+
 def n_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

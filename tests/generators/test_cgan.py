@@ -122,3 +122,36 @@ def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
     off.progress = False
     off.fit(oct_data.train, seed=0)
     assert calls == [] and discs[-1][0].classify is None
+
+
+def test_class_consistency_trains_a_separate_classifier_and_the_generator(oct_data, monkeypatch):
+    """With ``class_consistency`` a separate classifier learns from real images (its weights
+    move) and is not saved; its verdict on the generated images reaches the generator, whose
+    weights then differ from a run without it (same seed)."""
+    import pytest
+
+    import synthbench.generators.cgan as cgan_mod
+    from synthbench.errors import SynthbenchError
+    from synthbench.generators.base import create_generator
+
+    built = []
+    original = cgan_mod.build_classifier
+
+    def recording(*args, **kwargs):
+        net = original(*args, **kwargs)
+        built.append((net, [p.detach().clone() for p in net.parameters()]))
+        return net
+
+    monkeypatch.setattr(cgan_mod, "build_classifier", recording)
+    settings = {"profile": "smoke", "steps": 4, "d_steps": 2, "diff_augment": False}
+    plain = create_generator("cgan", **settings).fit(oct_data.train, seed=0)
+    assert built == []
+    judged = create_generator("cgan", class_consistency=1.0, **settings)
+    judged.fit(oct_data.train, seed=0)
+    ((net, before),) = built
+    assert all(not torch.equal(p, b) for p, b in zip(net.parameters(), before))
+    weights = judged.net_.state_dict()
+    assert set(weights) == set(plain.net_.state_dict())
+    assert any(not torch.equal(v, weights[k]) for k, v in plain.net_.state_dict().items())
+    with pytest.raises(SynthbenchError, match="class_consistency must be >= 0"):
+        judged.config.replace(class_consistency=-0.5)

@@ -104,3 +104,24 @@ def test_class_prior_is_learned_per_class_and_sampled_from(oct_data, tmp_path):
     assert np.array_equal(again.sample(8, seed=1).images, gen.sample(8, seed=1).images)
     plain = build_cvae(1, 16, 3, (8, 16), 6)
     assert not any(k.startswith("prior") for k in plain.state_dict())
+
+
+def test_class_consistency_trains_the_decoder_and_saves_no_classifier(oct_data, tmp_path):
+    """With ``class_consistency`` the decoder also learns from a classifier's verdict on images
+    decoded from the prior (so its weights differ from a run without it, same seed), while the
+    checkpoint holds the VAE alone and samples the same images once loaded."""
+    from synthbench.generators.base import create_generator, load_generator
+
+    plain = create_generator("cvae", profile="smoke", steps=12).fit(oct_data.train, seed=0)
+    judged = create_generator("cvae", profile="smoke", steps=12, class_consistency=1.0)
+    judged.fit(oct_data.train, seed=0)
+    weights = dict(judged.net_.state_dict())
+    assert set(weights) == set(plain.net_.state_dict())
+    moved = [k for k, v in plain.net_.state_dict().items() if not torch.equal(v, weights[k])]
+    assert any(k.startswith("decoder.") for k in moved)
+    judged.save(tmp_path / "ckpt")
+    again = load_generator(tmp_path / "ckpt")
+    assert again.config.class_consistency == 1.0
+    assert np.array_equal(again.sample(8, seed=1).images, judged.sample(8, seed=1).images)
+    with pytest.raises(SynthbenchError, match="class_consistency must be >= 0"):
+        judged.config.replace(class_consistency=-1.0)

@@ -275,14 +275,14 @@ class CGAN(LatentLabelGenerator):
                 # the class head learns from real images only, so it learns the real classes
                 return loss + aux * soft_cross_entropy(real_logits, y) if aux else loss
 
-            # the separate classifier learns from real images at every step
-            losses = {}
-            if consistency:
-                losses["classifier"] = soft_cross_entropy(ctx.modules["classifier"](x).float(), y)
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
                     fake = ctx.modules["generator"](z, y)
-                return {**losses, "discriminator": d_loss(fake)}
+                return {"discriminator": d_loss(fake)}
+            # the separate classifier learns from real images at generator updates
+            losses = {}
+            if consistency:
+                losses["classifier"] = soft_cross_entropy(ctx.modules["classifier"](x).float(), y)
             fake = ctx.modules["generator"](z, y)
             fake_score, fake_logits = d(fake, y)
             g_loss = -fake_score.mean()

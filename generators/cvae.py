@@ -59,6 +59,11 @@ class CVAEConfig(LatentConfig):
     #: decoder is also trained to make them that classifier's asked class (the auxiliary
     #: classifier of CVAE-GAN, Bao et al. 2017, and of AC-GAN); the classifier is not saved
     class_consistency: float = 0.0
+    #: standard deviation of Gaussian noise added to every image that classifier sees, real
+    #: or decoded (as classifier guidance trains its classifier on noisy images): its verdict
+    #: then varies smoothly with the image, so a fine pixel pattern that a classifier of clean
+    #: images reads as a class (and a decoder learns to draw) no longer sways it; 0 adds none
+    consistency_noise: float = 0.0
     lr: float = 1e-3
     warmup_steps: int = 20
 
@@ -67,6 +72,7 @@ class CVAEConfig(LatentConfig):
         "refine_blocks": 0,
         "class_prior": False,
         "class_consistency": 0.0,
+        "consistency_noise": 0.0,
     }
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -92,6 +98,10 @@ class CVAEConfig(LatentConfig):
         if not self.class_consistency >= 0.0:
             raise ValueError(
                 f"class_consistency must be >= 0 (0 turns it off), got {self.class_consistency}"
+            )
+        if not self.consistency_noise >= 0.0:
+            raise ValueError(
+                f"consistency_noise must be >= 0 (0 adds none), got {self.consistency_noise}"
             )
 
 
@@ -215,6 +225,7 @@ class CVAE(LatentLabelGenerator):
         net = self._network(arch)
         data = labelled_images(self._require_fit(), train, arch["channels"])
         beta, consistency = self.config.beta, self.config.class_consistency
+        noise_std = self.config.consistency_noise
         modules: dict[str, torch.nn.Module] = {"cvae": net}
         if consistency:
             widths = tuple(arch["widths"])
@@ -234,16 +245,23 @@ class CVAE(LatentLabelGenerator):
             loss = (rec + beta * kl) / x[0].numel()
             if not consistency:
                 return loss
+
             # images decoded from the prior, as sampling makes them, judged by the classifier;
             # each group's loss reaches only its own parameters, so the classifier learns from
             # the real images alone and the decoder from its verdict on the decoded ones
-            classifier = ctx.modules["classifier"]
+            def classify(images: torch.Tensor) -> torch.Tensor:
+                if noise_std:
+                    pixel_noise = torch.randn(
+                        images.shape, generator=ctx.generator, device=ctx.device
+                    )
+                    images = images + noise_std * pixel_noise
+                return ctx.modules["classifier"](images).float()
+
             noise = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
             sampled = model.decode(prior_mu + noise * (0.5 * prior_logvar).exp(), y)
-            judged = soft_cross_entropy(classifier(sampled).float(), y)
             return {
-                "cvae": loss + consistency * judged,
-                "classifier": soft_cross_entropy(classifier(x).float(), y),
+                "cvae": loss + consistency * soft_cross_entropy(classify(sampled), y),
+                "classifier": soft_cross_entropy(classify(x), y),
             }
 
         groups = {name: [name] for name in modules} if consistency else None

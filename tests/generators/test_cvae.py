@@ -125,3 +125,22 @@ def test_class_consistency_trains_the_decoder_and_saves_no_classifier(oct_data, 
     assert np.array_equal(again.sample(8, seed=1).images, judged.sample(8, seed=1).images)
     with pytest.raises(SynthbenchError, match="class_consistency must be >= 0"):
         judged.config.replace(class_consistency=-1.0)
+
+
+def test_consistency_noise_reaches_the_classifier_and_the_decoder(oct_data):
+    """``consistency_noise`` adds pixel noise to what the consistency classifier sees, so the
+    decoder trained against it ends elsewhere than without it (same seed); without
+    ``class_consistency`` it changes nothing, and a negative value is refused."""
+    from synthbench.generators.base import create_generator
+
+    def fitted(**settings: float) -> dict[str, torch.Tensor]:
+        gen = create_generator("cvae", profile="smoke", steps=12, **settings)
+        return gen.fit(oct_data.train, seed=0).net_.state_dict()
+
+    clean = fitted(class_consistency=1.0)
+    noisy = fitted(class_consistency=1.0, consistency_noise=0.5)
+    assert any(not torch.equal(v, noisy[k]) for k, v in clean.items() if k.startswith("decoder."))
+    plain, unused = fitted(), fitted(consistency_noise=0.5)
+    assert all(torch.equal(v, unused[k]) for k, v in plain.items())
+    with pytest.raises(SynthbenchError, match="consistency_noise must be >= 0"):
+        create_generator("cvae", profile="smoke", consistency_noise=-0.1)

@@ -60,6 +60,14 @@ class GeneratorConfig(ProfiledConfig):
     #: settings that only change how a trained model samples (``synthbench generate --set``)
     SAMPLING: ClassVar[tuple[str, ...]] = ()
 
+    def require_non_negative(self, *names: str) -> None:
+        """A ``ValueError`` naming the first of the settings ``names`` that is negative (or
+        NaN); each is a weight, count or scale that 0 turns off."""
+        for name in names:
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0 (0 turns it off), got {value}")
+
     def with_sampling(self, pairs: Sequence[str]) -> Self:
         """This config with ``key=value`` sampling settings changed (from the command line);
         anything else is a one-line error naming what may be changed."""

@@ -106,14 +106,7 @@ class CGANConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.aux_classifier >= 0.0:
-            raise ValueError(
-                f"aux_classifier must be >= 0 (0 turns it off), got {self.aux_classifier}"
-            )
-        if not self.class_consistency >= 0.0:
-            raise ValueError(
-                f"class_consistency must be >= 0 (0 turns it off), got {self.class_consistency}"
-            )
+        self.require_non_negative("aux_classifier", "class_consistency")
 
 
 def build_generator(

@@ -60,9 +60,9 @@ class CVAEConfig(LatentConfig):
     #: classifier of CVAE-GAN, Bao et al. 2017, and of AC-GAN); the classifier is not saved
     class_consistency: float = 0.0
     #: standard deviation of Gaussian noise added to every image that classifier sees, real
-    #: or decoded (as classifier guidance trains its classifier on noisy images): its verdict
-    #: then varies smoothly with the image, so a fine pixel pattern that a classifier of clean
-    #: images reads as a class (and a decoder learns to draw) no longer sways it; 0 adds none
+    #: or decoded (as classifier guidance trains its classifier on noisy images), meant to
+    #: keep fine pixel patterns from swaying it; 0 adds none. Measured on OCT it did not: the
+    #: decoder drew large stripes instead (docs/conditioning.md)
     consistency_noise: float = 0.0
     lr: float = 1e-3
     warmup_steps: int = 20
@@ -95,14 +95,7 @@ class CVAEConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.class_consistency >= 0.0:
-            raise ValueError(
-                f"class_consistency must be >= 0 (0 turns it off), got {self.class_consistency}"
-            )
-        if not self.consistency_noise >= 0.0:
-            raise ValueError(
-                f"consistency_noise must be >= 0 (0 adds none), got {self.consistency_noise}"
-            )
+        self.require_non_negative("class_consistency", "consistency_noise")
 
 
 def build_cvae(

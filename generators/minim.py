@@ -177,14 +177,11 @@ class MinimConfig(NeuralConfig):
             )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        if self.text_pretrain_steps < 0:
-            raise ValueError(f"text_pretrain_steps must be >= 0, got {self.text_pretrain_steps}")
+        self.require_non_negative("text_pretrain_steps", "text_class_loss")
         if self.text_pretrain_steps and self.text_encoder_path:
             raise ValueError(
                 "text_pretrain_steps applies to the encoder minim builds, not to text_encoder_path"
             )
-        if not self.text_class_loss >= 0.0:
-            raise ValueError(f"text_class_loss must be >= 0 (0: off), got {self.text_class_loss}")
         check_prediction_type(self.prediction_type)
 
     @property

@@ -60,6 +60,10 @@ class CGANConfig(LatentConfig):
     #: the discriminator also sees the batch's feature spread (minibatch standard deviation,
     #: Karras et al. 2018), so a generator that ignores its noise is caught (mode collapse)
     minibatch_std: bool = True
+    #: the minibatch standard deviation is taken within each class, and each image is given its
+    #: own class's: a generator that gives one image per class still shows the spread of the
+    #: classes between each other in a mixed batch, but none within one
+    class_std: bool = False
     #: discriminator updates per generator update; ``steps`` counts discriminator updates
     d_steps: int = 5
     #: class-conditional batch normalisation in the generator (scale and shift per class)
@@ -76,6 +80,11 @@ class CGANConfig(LatentConfig):
     #: trained to make images it assigns to the asked class (CVAE-GAN's classifier, Bao et
     #: al. 2017); unlike ``aux_classifier`` its features are not the discriminator's
     class_consistency: float = 0.0
+    #: with ``aux_classifier``, a twin class head (TAC-GAN, Gong et al. 2019) learns the asked
+    #: classes of generated images, and the generator is trained to make them hard for it
+    #: (minus its cross-entropy, at the auxiliary weight): without it AC-GAN's loss favours
+    #: images far from the class boundaries, so each class narrows to its easiest images
+    twin_classifier: bool = False
 
     LEGACY: ClassVar[dict[str, Any]] = {
         **LatentConfig.LEGACY,
@@ -83,6 +92,8 @@ class CGANConfig(LatentConfig):
         "diff_augment": False,
         "aux_classifier": 0.0,
         "class_consistency": 0.0,
+        "class_std": False,
+        "twin_classifier": False,
     }
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
@@ -107,6 +118,11 @@ class CGANConfig(LatentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.require_non_negative("aux_classifier", "class_consistency")
+        if self.twin_classifier and not self.aux_classifier:
+            raise ValueError(
+                "twin_classifier needs aux_classifier > 0 (the twin head's loss takes the "
+                "auxiliary weight)"
+            )
 
 
 def build_generator(
@@ -174,9 +190,13 @@ def build_discriminator(
     widths: tuple[int, ...],
     minibatch_std: bool = True,
     classifier: bool = False,
+    class_std: bool = False,
+    twin: bool = False,
 ) -> Any:
     """The projection discriminator; called as ``disc(x, y)`` it gives one score per image, and
-    with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots))."""
+    with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots),
+    the twin head's logits (n, slots), or None without ``twin``). With ``class_std`` the
+    minibatch spread is taken within each condition slot (images weighted by their codes)."""
     import torch
     from torch import nn
     from torch.nn.utils.parametrizations import spectral_norm
@@ -194,21 +214,41 @@ def build_discriminator(
             self.linear = spectral_norm(nn.Linear(c_in + extra, 1))
             self.embed = spectral_norm(nn.Embedding(n_classes, c_in + extra))
             self.classify = nn.Linear(c_in + extra, n_classes) if classifier else None
+            self.twin = nn.Linear(c_in + extra, n_classes) if classifier and twin else None
 
         def forward(self, x: torch.Tensor, y: torch.Tensor, logits: bool = False) -> Any:
             h = self.features(x).sum(dim=(2, 3))
             if minibatch_std:
-                spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
-                h = torch.cat([h, spread.expand(len(h), 1)], dim=1)
+                spread = _class_spread(h, y) if class_std else _batch_spread(h)
+                h = torch.cat([h, spread], dim=1)
             # projection: an unconditional score plus the class embedding's inner product
             score = self.linear(h).squeeze(1) + (embed_codes(self.embed.weight, y) * h).sum(1)
             if logits:
                 if self.classify is None:
                     raise ValueError("this discriminator was built without a class head")
-                return score, self.classify(h)
+                return score, self.classify(h), None if self.twin is None else self.twin(h)
             return score
 
     return Discriminator()
+
+
+def _batch_spread(h: torch.Tensor) -> torch.Tensor:
+    """The batch's feature spread (mean over features of the standard deviation over images),
+    one column (n, 1)."""
+    spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+    return spread.expand(len(h), 1)
+
+
+def _class_spread(h: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Each image's class's feature spread (n, 1): per condition slot, the standard deviation
+    over images weighted by their codes, averaged over features; an image's value mixes its
+    slots' by its codes. A slot with fewer than two images' weight has spread 0."""
+    w = codes.to(h.dtype)  # (n, slots)
+    total = w.sum(0)  # (slots,)
+    mean = (w.T @ h) / total.clamp_min(1e-12)[:, None]  # (slots, d)
+    var = (w.T @ h.square()) / total.clamp_min(1e-12)[:, None] - mean.square()
+    spread = var.clamp_min(0).add(1e-8).sqrt().mean(1) * (total >= 2).to(h.dtype)  # (slots,)
+    return ((w @ spread) / w.sum(1).clamp_min(1e-12))[:, None]
 
 
 class CGAN(LatentLabelGenerator):
@@ -240,6 +280,8 @@ class CGAN(LatentLabelGenerator):
             tuple(arch["widths"]),
             minibatch_std=self.config.minibatch_std,
             classifier=self.config.aux_classifier > 0,
+            class_std=self.config.class_std,
+            twin=self.config.twin_classifier,
         )
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)
@@ -257,16 +299,24 @@ class CGAN(LatentLabelGenerator):
             z = torch.randn(len(idx), latent, generator=ctx.generator, device=ctx.device)
             disc = ctx.modules["discriminator"]
 
-            def d(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            def d(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
                 images = diff_augment(images, ctx.generator) if augmenting else images
-                return disc(images, labels, logits=True) if aux else (disc(images, labels), None)
+                if aux:
+                    return disc(images, labels, logits=True)
+                return disc(images, labels), None, None
 
             def d_loss(fake: torch.Tensor) -> torch.Tensor:
-                real_score, real_logits = d(x, y)
-                fake_score, _ = d(fake, y)
+                real_score, real_logits, _ = d(x, y)
+                fake_score, _, fake_twin = d(fake, y)
                 loss = torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean()
-                # the class head learns from real images only, so it learns the real classes
-                return loss + aux * soft_cross_entropy(real_logits, y) if aux else loss
+                if not aux:
+                    return loss
+                # the class head learns from real images only, so it learns the real classes;
+                # the twin head learns the asked classes of the generated ones
+                loss = loss + aux * soft_cross_entropy(real_logits, y)
+                if fake_twin is not None:
+                    loss = loss + aux * soft_cross_entropy(fake_twin, y)
+                return loss
 
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
@@ -277,10 +327,12 @@ class CGAN(LatentLabelGenerator):
             if consistency:
                 losses["classifier"] = soft_cross_entropy(ctx.modules["classifier"](x).float(), y)
             fake = ctx.modules["generator"](z, y)
-            fake_score, fake_logits = d(fake, y)
+            fake_score, fake_logits, fake_twin = d(fake, y)
             g_loss = -fake_score.mean()
             if aux:
                 g_loss = g_loss + aux * soft_cross_entropy(fake_logits, y)
+            if fake_twin is not None:
+                g_loss = g_loss - aux * soft_cross_entropy(fake_twin, y)
             if consistency:
                 judged = ctx.modules["classifier"](fake).float()
                 g_loss = g_loss + consistency * soft_cross_entropy(judged, y)

@@ -64,6 +64,13 @@ class CVAEConfig(LatentConfig):
     #: keep fine pixel patterns from swaying it; 0 adds none. Measured on OCT it did not: the
     #: decoder drew large stripes instead (docs/conditioning.md)
     consistency_noise: float = 0.0
+    #: weight of an adversarial loss on images decoded from the prior (0 turns it off): a
+    #: projection discriminator (``cgan``'s: spectral norm, hinge loss, the class projected
+    #: onto its features) learns to tell them from real images of their class at every step,
+    #: and the decoder is also trained to pass it (VAE-GAN, Larsen et al. 2016; CVAE-GAN, Bao
+    #: et al. 2017), so that sampled images, not only reconstructions, look like the class.
+    #: The discriminator is not saved
+    adversarial: float = 0.0
     lr: float = 1e-3
     warmup_steps: int = 20
 
@@ -73,6 +80,7 @@ class CVAEConfig(LatentConfig):
         "class_prior": False,
         "class_consistency": 0.0,
         "consistency_noise": 0.0,
+        "adversarial": 0.0,
     }
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -95,7 +103,7 @@ class CVAEConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_non_negative("class_consistency", "consistency_noise")
+        self.require_non_negative("class_consistency", "consistency_noise", "adversarial")
 
 
 def build_cvae(
@@ -223,6 +231,15 @@ class CVAE(LatentLabelGenerator):
         if consistency:
             widths = tuple(arch["widths"])
             modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
+        adversarial = self.config.adversarial
+        if adversarial:
+            from synthbench.generators.cgan import build_discriminator
+
+            # one more halving than the encoder (it takes its widths from the last to the first)
+            widths = tuple(reversed((*arch["widths"], 2 * arch["widths"][-1])))
+            modules["discriminator"] = build_discriminator(
+                arch["channels"], arch["n_classes"], widths
+            )
 
         def loss_fn(ctx: Any) -> torch.Tensor | dict[str, torch.Tensor]:
             idx = ctx.indices.to(ctx.device)
@@ -236,7 +253,7 @@ class CVAE(LatentLabelGenerator):
             kl = gaussian_kl(mu.float(), logvar.float(), prior_mu, prior_logvar).sum(1).mean()
             # per-pixel scale keeps the learning rate meaningful across image sizes
             loss = (rec + beta * kl) / x[0].numel()
-            if not consistency:
+            if not (consistency or adversarial):
                 return loss
 
             # images decoded from the prior, as sampling makes them, judged by the classifier;
@@ -252,12 +269,18 @@ class CVAE(LatentLabelGenerator):
 
             noise = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
             sampled = model.decode(prior_mu + noise * (0.5 * prior_logvar).exp(), y)
-            return {
-                "cvae": loss + consistency * soft_cross_entropy(classify(sampled), y),
-                "classifier": soft_cross_entropy(classify(x), y),
-            }
+            losses = {}
+            if consistency:
+                loss = loss + consistency * soft_cross_entropy(classify(sampled), y)
+                losses["classifier"] = soft_cross_entropy(classify(x), y)
+            if adversarial:
+                disc = ctx.modules["discriminator"]
+                loss = loss - adversarial * disc(sampled, y).float().mean()
+                real, fake = disc(x, y).float(), disc(sampled.detach(), y).float()
+                losses["discriminator"] = torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()
+            return {"cvae": loss, **losses}
 
-        groups = {name: [name] for name in modules} if consistency else None
+        groups = {name: [name] for name in modules} if len(modules) > 1 else None
         result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["cvae"].cpu().eval()
         return {**result.summary(), "parameters": n_parameters(net)}

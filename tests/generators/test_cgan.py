@@ -60,8 +60,8 @@ def test_aux_classifier_head_and_loss():
     torch.manual_seed(0)
     plain = build_discriminator(1, 3, (8, 4))
     x, y = torch.randn(5, 1, 16, 16), torch.eye(3)[[0, 1, 2, 1, 0]]
-    score, logits = with_head(x, y, logits=True)
-    assert score.shape == (5,) and logits.shape == (5, 3)
+    score, logits, twin = with_head(x, y, logits=True)
+    assert score.shape == (5,) and logits.shape == (5, 3) and twin is None
     assert torch.allclose(score, plain(x, y))
     with pytest.raises(ValueError, match="class head"):
         plain(x, y, logits=True)
@@ -155,3 +155,71 @@ def test_class_consistency_trains_a_separate_classifier_and_the_generator(oct_da
     assert any(not torch.equal(v, weights[k]) for k, v in plain.net_.state_dict().items())
     with pytest.raises(SynthbenchError, match="class_consistency must be >= 0"):
         judged.config.replace(class_consistency=-0.5)
+
+
+def test_class_std_sees_a_generator_that_gives_one_image_per_class():
+    """Four images per class, alike within a class but not between classes: the batch's
+    spread is large, each class's is 0; with varied images each image gets its class's spread
+    (weighted by the codes; a soft code mixes its slots' values)."""
+    from synthbench.generators.cgan import _batch_spread, _class_spread
+
+    torch.manual_seed(0)
+    per_class = torch.randn(3, 8)
+    y = torch.eye(3)[[0, 1, 2] * 4]
+    alike = per_class[[0, 1, 2] * 4]
+    assert _batch_spread(alike).min() > 0.5
+    assert _class_spread(alike, y).abs().max() < 1e-3
+
+    varied = alike + torch.randn(12, 8) * torch.tensor([0.1, 1.0, 2.0]).repeat(4)[:, None]
+    spread = _class_spread(varied, y)
+    assert spread.shape == (12, 1)
+    for k in range(3):
+        rows = varied[k::3]
+        expected = rows.std(dim=0, unbiased=False).mean()
+        assert torch.allclose(spread[k::3], expected.expand(4, 1), atol=1e-4)
+    assert spread[0] < spread[1] < spread[2]
+    soft = _class_spread(varied, torch.cat([y, torch.tensor([[0.5, 0.5, 0.0]])])[:12])
+    assert torch.allclose(soft, spread)
+
+    from synthbench.generators.cgan import build_discriminator
+
+    disc = build_discriminator(1, 3, (8, 4), class_std=True)
+    assert disc(torch.randn(6, 1, 16, 16), torch.eye(3)[[0, 1, 2, 0, 1, 2]]).shape == (6,)
+
+
+def test_twin_classifier_learns_the_generated_images_classes(oct_data, monkeypatch):
+    """With ``twin_classifier`` the discriminator has a second class head, trained on the
+    generated images (its weights move), whose cross-entropy enters the discriminator's loss at
+    every update and the generator's at generator updates; it needs the auxiliary classifier."""
+    import pytest
+
+    import synthbench.generators.cgan as cgan_mod
+    from synthbench.errors import SynthbenchError
+    from synthbench.generators.base import create_generator
+
+    calls, discs = [], []
+    original_ce, original_disc = cgan_mod.soft_cross_entropy, cgan_mod.build_discriminator
+
+    def recording_ce(logits, codes):
+        calls.append(logits.requires_grad)
+        return original_ce(logits, codes)
+
+    def recording_disc(*args, **kwargs):
+        disc = original_disc(*args, **kwargs)
+        discs.append((disc, disc.twin.weight.clone()))
+        return disc
+
+    monkeypatch.setattr(cgan_mod, "soft_cross_entropy", recording_ce)
+    monkeypatch.setattr(cgan_mod, "build_discriminator", recording_disc)
+    gen = create_generator(
+        "cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False, twin_classifier=True
+    )
+    gen.progress = False
+    gen.fit(oct_data.train, seed=0)
+    # discriminator-only steps: real and twin terms (2); generator steps: the generator's two
+    # (auxiliary and twin) and the discriminator's two
+    assert len(calls) == 12 and all(calls)
+    disc, before = discs[-1]
+    assert not torch.equal(disc.twin.weight, before)
+    with pytest.raises(SynthbenchError, match="twin_classifier needs aux_classifier > 0"):
+        gen.config.replace(aux_classifier=0.0)

@@ -17,7 +17,11 @@ random shifts and cutouts (DiffAugment). A third, ``aux_classifier``, adds AC-GA
 classification loss (Odena et al. 2017): a class head on the discriminator's features learns
 the classes of real images and the generator is also trained to make images that head assigns
 to the asked class (weight 1 by default; with it the quick ``cgan`` renders OCT normal, DME and
-CNV as asked, see the README). Samples come from the EMA of the generator's weights, with
+CNV as asked, see the README). Two more are off by default: ``class_std``, the minibatch
+standard deviation taken within each class (with ``conditional_norm``, measured on OCT, it kept
+a training seed from collapsing to one image per class that collapsed without it), and
+``twin_classifier``, TAC-GAN's twin class head against AC-GAN's bias towards easy images.
+Samples come from the EMA of the generator's weights, with
 ``z ~ N(0, T^2 I)`` (``temperature`` T, 1 by default: the truncation trick below 1).
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
 """

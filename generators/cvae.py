@@ -12,6 +12,9 @@ normal and drusen were judged as asked 29% and 44% of the time, with two blocks 
 (``benchmarks/perf/conditioning.py``). Sampling decodes ``z ~ N(0, T^2 I)`` with the requested
 class (``temperature`` T, 1 by default; at 0.7 the shipped model's OCT normal, DME and CNV were
 judged as asked more often, drusen no more, and at 0.5 drusen far less: see the README).
+Two training-only losses on images decoded from the prior are off by default: a separate
+classifier's verdict (``class_consistency``) and a projection discriminator's
+(``adversarial``, as in VAE-GAN).
 Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json``.
 """
 

@@ -87,13 +87,11 @@ def test_negative_aux_classifier_is_rejected():
     assert CGANConfig.for_profile("smoke", aux_classifier=0.0).aux_classifier == 0.0
 
 
-def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
-    """In training, the class head's cross-entropy is taken on real images at every
-    discriminator update and, at generator updates, also on the generated images; the head
-    learns (its weights move). With weight 0 the discriminator has no head and the loss is
-    never taken."""
+def _record_class_losses(monkeypatch, head: str) -> tuple[list, list]:
+    """Record, while ``cgan`` trains, whether each class cross-entropy it takes is
+    differentiable, and each discriminator it builds with a copy of its ``head``'s weights
+    (None without that head)."""
     import synthbench.generators.cgan as cgan_mod
-    from synthbench.generators.base import create_generator
 
     calls, discs = [], []
     original_ce, original_disc = cgan_mod.soft_cross_entropy, cgan_mod.build_discriminator
@@ -104,11 +102,23 @@ def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
 
     def recording_disc(*args, **kwargs):
         disc = original_disc(*args, **kwargs)
-        discs.append((disc, None if disc.classify is None else disc.classify.weight.clone()))
+        layer = getattr(disc, head)
+        discs.append((disc, None if layer is None else layer.weight.clone()))
         return disc
 
     monkeypatch.setattr(cgan_mod, "soft_cross_entropy", recording_ce)
     monkeypatch.setattr(cgan_mod, "build_discriminator", recording_disc)
+    return calls, discs
+
+
+def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
+    """In training, the class head's cross-entropy is taken on real images at every
+    discriminator update and, at generator updates, also on the generated images; the head
+    learns (its weights move). With weight 0 the discriminator has no head and the loss is
+    never taken."""
+    from synthbench.generators.base import create_generator
+
+    calls, discs = _record_class_losses(monkeypatch, "classify")
     gen = create_generator("cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False)
     gen.progress = False
     gen.fit(oct_data.train, seed=0)
@@ -193,24 +203,10 @@ def test_twin_classifier_learns_the_generated_images_classes(oct_data, monkeypat
     every update and the generator's at generator updates; it needs the auxiliary classifier."""
     import pytest
 
-    import synthbench.generators.cgan as cgan_mod
     from synthbench.errors import SynthbenchError
     from synthbench.generators.base import create_generator
 
-    calls, discs = [], []
-    original_ce, original_disc = cgan_mod.soft_cross_entropy, cgan_mod.build_discriminator
-
-    def recording_ce(logits, codes):
-        calls.append(logits.requires_grad)
-        return original_ce(logits, codes)
-
-    def recording_disc(*args, **kwargs):
-        disc = original_disc(*args, **kwargs)
-        discs.append((disc, disc.twin.weight.clone()))
-        return disc
-
-    monkeypatch.setattr(cgan_mod, "soft_cross_entropy", recording_ce)
-    monkeypatch.setattr(cgan_mod, "build_discriminator", recording_disc)
+    calls, discs = _record_class_losses(monkeypatch, "twin")
     gen = create_generator(
         "cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False, twin_classifier=True
     )

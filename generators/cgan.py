@@ -236,6 +236,18 @@ def build_discriminator(
     return Discriminator()
 
 
+def hinge_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: real scores below 1 and generated ones above -1 cost.
+
+    >>> import torch
+    >>> hinge_loss(torch.tensor([2.0, 0.0]), torch.tensor([-3.0, 1.0])).item()
+    1.5
+    """
+    import torch
+
+    return torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean()
+
+
 def _batch_spread(h: torch.Tensor) -> torch.Tensor:
     """The batch's feature spread (mean over features of the standard deviation over images),
     one column (n, 1)."""
@@ -312,7 +324,7 @@ class CGAN(LatentLabelGenerator):
             def d_loss(fake: torch.Tensor) -> torch.Tensor:
                 real_score, real_logits, _ = d(x, y)
                 fake_score, _, fake_twin = d(fake, y)
-                loss = torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean()
+                loss = hinge_loss(real_score, fake_score)
                 if not aux:
                     return loss
                 # the class head learns from real images only, so it learns the real classes;

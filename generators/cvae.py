@@ -236,7 +236,7 @@ class CVAE(LatentLabelGenerator):
             modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
         adversarial = self.config.adversarial
         if adversarial:
-            from synthbench.generators.cgan import build_discriminator
+            from synthbench.generators.cgan import build_discriminator, hinge_loss
 
             # one more halving than the encoder (it takes its widths from the last to the first)
             widths = tuple(reversed((*arch["widths"], 2 * arch["widths"][-1])))
@@ -259,9 +259,10 @@ class CVAE(LatentLabelGenerator):
             if not (consistency or adversarial):
                 return loss
 
-            # images decoded from the prior, as sampling makes them, judged by the classifier;
-            # each group's loss reaches only its own parameters, so the classifier learns from
-            # the real images alone and the decoder from its verdict on the decoded ones
+            # images decoded from the prior, as sampling makes them, judged by the classifier
+            # and the discriminator; each group's loss reaches only its own parameters, so the
+            # classifier learns from the real images alone, the discriminator to tell real from
+            # decoded, and the decoder from their verdicts on the decoded ones
             def classify(images: torch.Tensor) -> torch.Tensor:
                 if noise_std:
                     pixel_noise = torch.randn(
@@ -280,7 +281,7 @@ class CVAE(LatentLabelGenerator):
                 disc = ctx.modules["discriminator"]
                 loss = loss - adversarial * disc(sampled, y).float().mean()
                 real, fake = disc(x, y).float(), disc(sampled.detach(), y).float()
-                losses["discriminator"] = torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()
+                losses["discriminator"] = hinge_loss(real, fake)
             return {"cvae": loss, **losses}
 
         groups = {name: [name] for name in modules} if len(modules) > 1 else None

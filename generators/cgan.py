@@ -89,6 +89,10 @@ class CGANConfig(LatentConfig):
     #: (minus its cross-entropy, at the auxiliary weight): without it AC-GAN's loss favours
     #: images far from the class boundaries, so each class narrows to its easiest images
     twin_classifier: bool = False
+    #: extra 3x3 convolutions at each resolution of both networks (SNGAN's "standard CNN" has
+    #: one before each strided convolution of the discriminator): deeper features for lesions
+    #: a few pixels wide; 0 is the plain DCGAN-like stack
+    extra_convs: int = 0
 
     LEGACY: ClassVar[dict[str, Any]] = {
         **LatentConfig.LEGACY,
@@ -98,6 +102,7 @@ class CGANConfig(LatentConfig):
         "class_consistency": 0.0,
         "class_std": False,
         "twin_classifier": False,
+        "extra_convs": 0,
     }
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
@@ -121,7 +126,7 @@ class CGANConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_non_negative("aux_classifier", "class_consistency")
+        self.require_non_negative("aux_classifier", "class_consistency", "extra_convs")
         if self.twin_classifier and not self.aux_classifier:
             raise ValueError(
                 "twin_classifier needs aux_classifier > 0 (the twin head's loss takes the "
@@ -136,9 +141,11 @@ def build_generator(
     widths: tuple[int, ...],
     latent: int,
     conditional_norm: bool = False,
+    extra_convs: int = 0,
 ) -> Any:
     """The generator network (rebuilt from JSON on load; checkpoints written before
-    ``conditional_norm`` existed have plain batch normalisation)."""
+    ``conditional_norm`` or ``extra_convs`` existed have plain batch normalisation and one
+    convolution per resolution)."""
     import torch
     from torch import nn
 
@@ -173,6 +180,8 @@ def build_generator(
                     nn.Upsample(scale_factor=2, mode="nearest"),
                     nn.Conv2d(a, b, 3, 1, 1),
                 ]
+                for _ in range(extra_convs):
+                    blocks += [norm(b), nn.ReLU(), nn.Conv2d(b, b, 3, 1, 1)]
             self.blocks = nn.ModuleList(blocks)
             self.out = nn.ModuleList(
                 [norm(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1)]
@@ -196,11 +205,13 @@ def build_discriminator(
     classifier: bool = False,
     class_std: bool = False,
     twin: bool = False,
+    extra_convs: int = 0,
 ) -> Any:
     """The projection discriminator; called as ``disc(x, y)`` it gives one score per image, and
     with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots),
     the twin head's logits (n, slots), or None without ``twin``). With ``class_std`` the
-    minibatch spread is taken within each condition slot (images weighted by their codes)."""
+    minibatch spread is taken within each condition slot (images weighted by their codes).
+    ``extra_convs`` 3x3 convolutions come before each strided one, at its input's resolution."""
     import torch
     from torch import nn
     from torch.nn.utils.parametrizations import spectral_norm
@@ -211,6 +222,9 @@ def build_discriminator(
             layers: list[nn.Module] = []
             c_in = channels
             for w in reversed(widths):
+                for _ in range(extra_convs):
+                    layers += [spectral_norm(nn.Conv2d(c_in, w, 3, 1, 1)), nn.LeakyReLU(0.2)]
+                    c_in = w
                 layers += [spectral_norm(nn.Conv2d(c_in, w, 4, 2, 1)), nn.LeakyReLU(0.2)]
                 c_in = w
             self.features = nn.Sequential(*layers)
@@ -276,12 +290,16 @@ class CGAN(LatentLabelGenerator):
     config: CGANConfig
 
     def _arch(self) -> dict[str, Any]:
-        return {**super()._arch(), "conditional_norm": self.config.conditional_norm}
+        return {
+            **super()._arch(),
+            "conditional_norm": self.config.conditional_norm,
+            "extra_convs": self.config.extra_convs,
+        }
 
     def _build_network(self, arch: dict[str, Any]) -> torch.nn.Module:
         return build_generator(**arch)
 
-    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.net_(z, y)
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
@@ -298,6 +316,7 @@ class CGAN(LatentLabelGenerator):
             classifier=self.config.aux_classifier > 0,
             class_std=self.config.class_std,
             twin=self.config.twin_classifier,
+            extra_convs=self.config.extra_convs,
         )
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)

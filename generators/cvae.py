@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from synthbench.generators.base import Capabilities
+from synthbench.generators.base import Capabilities, load_safetensors, save_safetensors
 from synthbench.generators.neural import (
     LatentConfig,
     LatentLabelGenerator,
@@ -37,6 +37,8 @@ from synthbench.generators.neural import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from synthbench.cohort import Cohort
@@ -74,6 +76,12 @@ class CVAEConfig(LatentConfig):
     #: et al. 2017), so that sampled images, not only reconstructions, look like the class.
     #: The discriminator is not saved
     adversarial: float = 0.0
+    #: components of a Gaussian mixture (full covariance) fitted after training to each
+    #: condition's training encodings (posterior means), sampled instead of the prior
+    #: (ex-post density estimation, Ghosh et al. 2020): where the encodings do not fill the
+    #: prior, the decoder is still given latents like those it learned from; 0 samples the
+    #: prior. The mixtures are saved beside the weights
+    latent_mixture: int = 0
     lr: float = 1e-3
     warmup_steps: int = 20
 
@@ -84,6 +92,7 @@ class CVAEConfig(LatentConfig):
         "class_consistency": 0.0,
         "consistency_noise": 0.0,
         "adversarial": 0.0,
+        "latent_mixture": 0,
     }
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -106,7 +115,9 @@ class CVAEConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_non_negative("class_consistency", "consistency_noise", "adversarial")
+        self.require_non_negative(
+            "class_consistency", "consistency_noise", "adversarial", "latent_mixture"
+        )
 
 
 def build_cvae(
@@ -216,10 +227,38 @@ class CVAE(LatentLabelGenerator):
         # only with it, so the architecture JSON of checkpoints without it stays as it was
         return {**arch, "class_prior": True} if self.config.class_prior else arch
 
-    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.config.latent_mixture:
+            return self.net_.decode(sample_mixture(self.mixture_, z, y, generator), y)
         # ``z`` is unit noise (times the temperature): shift and scale it to the class's prior
         mean, logvar = self.net_.prior_stats(y)
         return self.net_.decode(mean + z * (0.5 * logvar).exp(), y)
+
+    def _save_state(self, path: Path) -> None:
+        super()._save_state(path)
+        if self.config.latent_mixture:
+            save_safetensors(self.mixture_, path / self.name / MIXTURE_FILE)
+
+    def _load_state(self, path: Path) -> None:
+        super()._load_state(path)
+        if self.config.latent_mixture:
+            self.mixture_ = load_safetensors(path / self.name / MIXTURE_FILE)
+            check_mixture(self.mixture_, self.net_, path / self.name / MIXTURE_FILE)
+
+    def fit_latent_mixture(self, train: Cohort, *, seed: int) -> None:
+        """Fit the ``latent_mixture`` components of each condition to the trained network's
+        encodings of ``train`` (the cohort it was fit on)."""
+        import torch
+
+        data = labelled_images(self._require_fit(), train, self._arch()["channels"])
+        with torch.no_grad():
+            mu = torch.cat(
+                [
+                    self.net_.encode(x, y)[0]
+                    for x, y in zip(data["x"].split(256), data["y"].split(256))
+                ]
+            )
+        self.mixture_ = fit_mixtures(mu, data["y"], self.config.latent_mixture, seed)
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
@@ -287,7 +326,77 @@ class CVAE(LatentLabelGenerator):
         groups = {name: [name] for name in modules} if len(modules) > 1 else None
         result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["cvae"].cpu().eval()
+        if self.config.latent_mixture:
+            self.fit_latent_mixture(train, seed=seed)
         return {**result.summary(), "parameters": n_parameters(net)}
+
+
+MIXTURE_FILE = "latent_mixture.safetensors"
+
+
+def fit_mixtures(
+    encodings: torch.Tensor, codes: torch.Tensor, components: int, seed: int
+) -> dict[str, torch.Tensor]:
+    """One Gaussian mixture (full covariance, scikit-learn's EM) per distinct condition row of
+    ``codes`` (m rows) over its ``encodings`` (n, d); a condition with fewer encodings than
+    ``components`` gets one component per encoding's worth (unused ones weigh 0). Returns
+    ``codes`` (m, slots), ``weights`` (m, k), ``means`` (m, k, d) and ``scales`` (m, k, d, d),
+    the covariances' Cholesky factors."""
+    import numpy as np
+    import torch
+    from sklearn.mixture import GaussianMixture
+
+    z = encodings.detach().double().cpu().numpy()
+    rows, inverse = np.unique(codes.cpu().numpy(), axis=0, return_inverse=True)
+    m, d = len(rows), z.shape[1]
+    weights, means = np.zeros((m, components)), np.zeros((m, components, d))
+    scales = np.tile(np.eye(d), (m, components, 1, 1))
+    for g in range(m):
+        own = z[inverse.reshape(-1) == g]
+        k = max(1, min(components, len(own) // 2))
+        if len(own) < 2:  # one encoding: a unit Gaussian around it
+            weights[g, 0], means[g, 0] = 1.0, own[0]
+            continue
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed)
+        gmm.fit(own)
+        weights[g, :k], means[g, :k] = gmm.weights_, gmm.means_
+        scales[g, :k] = np.linalg.cholesky(gmm.covariances_)
+    return {
+        name: torch.from_numpy(np.ascontiguousarray(v)).float()
+        for name, v in (("codes", rows), ("weights", weights), ("means", means), ("scales", scales))
+    }
+
+
+def sample_mixture(
+    mixture: dict[str, torch.Tensor], z: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Latents from the mixtures of :func:`fit_mixtures` for condition codes ``y`` (n, slots):
+    each row takes the mixture of the nearest training condition (L1 distance between codes),
+    draws a component by weight with ``generator``, and maps its noise ``z`` (n, d) through
+    the component's mean and Cholesky factor."""
+    import torch
+
+    group = torch.cdist(y.float(), mixture["codes"], p=1).argmin(1)
+    comp = torch.multinomial(mixture["weights"][group], 1, generator=generator).squeeze(1)
+    mean, scale = mixture["means"][group, comp], mixture["scales"][group, comp]
+    return mean + (scale @ z.unsqueeze(2)).squeeze(2)
+
+
+def check_mixture(mixture: dict[str, torch.Tensor], net: Any, where: Path) -> None:
+    """A one-line ``CheckpointError`` unless ``mixture`` has the tensors and shapes that
+    :func:`sample_mixture` needs for ``net``'s latent size."""
+    from synthbench.generators.base import CheckpointError
+
+    try:
+        m, k = mixture["weights"].shape
+        d = net.from_latent.in_features - net.embed.embedding_dim
+        shapes = {name: tuple(mixture[name].shape) for name in ("codes", "means", "scales")}
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{where}: not a latent mixture ({exc})") from None
+    slots = net.embed.num_embeddings
+    want = {"codes": (m, slots), "means": (m, k, d), "scales": (m, k, d, d)}
+    if shapes != want:
+        raise CheckpointError(f"{where}: latent mixture shapes {shapes}, expected {want}")
 
 
 def gaussian_kl(

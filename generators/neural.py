@@ -302,8 +302,9 @@ class LatentLabelGenerator(NeuralGenerator):
         """The network of an architecture from :meth:`_arch` (``widths`` a tuple)."""
         raise NotImplementedError
 
-    def _decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Model-space images from noise ``z`` and condition codes ``y`` with ``net_``."""
+    def _decode(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Model-space images from unit noise ``z`` (times the temperature) and condition codes
+        ``y`` with ``net_``; ``generator`` for any further random draws."""
         raise NotImplementedError
 
     def _arch(self) -> dict[str, Any]:
@@ -328,7 +329,7 @@ class LatentLabelGenerator(NeuralGenerator):
         z = torch.randn(len(conditions), self.config.latent_dim, generator=generator)
         z = z * self.config.temperature
         with torch.no_grad():
-            x = self._decode(z, y)
+            x = self._decode(z, y, generator)
         return to_native(x, schema, conditions.modality)
 
     def _save_state(self, path: Path) -> None:

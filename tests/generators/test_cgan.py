@@ -1,5 +1,6 @@
 """The conditional GAN's options: class-conditional batch normalisation and DiffAugment."""
 
+import numpy as np
 import torch
 
 from synthbench.generators.cgan import build_generator
@@ -219,3 +220,34 @@ def test_twin_classifier_learns_the_generated_images_classes(oct_data, monkeypat
     assert not torch.equal(disc.twin.weight, before)
     with pytest.raises(SynthbenchError, match="twin_classifier needs aux_classifier > 0"):
         gen.config.replace(aux_classifier=0.0)
+
+
+def test_extra_convs_deepen_both_networks_and_survive_save_and_load(oct_data, tmp_path):
+    """``extra_convs`` adds 3x3 convolutions at each resolution of the generator and before each
+    strided one of the discriminator; the saved architecture rebuilds the deeper generator, and
+    without the setting the networks are the earlier ones (checkpoints keep loading)."""
+    from torch import nn
+
+    from synthbench.generators.base import create_generator, load_generator
+    from synthbench.generators.cgan import build_discriminator
+
+    def convs(net):
+        return [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+
+    plain, deep = (build_generator(1, 16, 3, (8, 4), 6, extra_convs=k) for k in (0, 2))
+    assert (len(convs(plain)), len(convs(deep))) == (3, 7)
+    d_plain, d_deep = (build_discriminator(1, 3, (8, 4), extra_convs=k) for k in (0, 1))
+    assert (len(convs(d_plain)), len(convs(d_deep))) == (2, 4)
+    assert [c.kernel_size for c in convs(d_deep)] == [(3, 3), (4, 4), (3, 3), (4, 4)]
+    with torch.no_grad():
+        assert d_deep(torch.zeros(2, 1, 16, 16), torch.eye(3)[[0, 2]]).shape == (2,)
+
+    gen = create_generator("cgan", profile="smoke", steps=2, d_steps=2, extra_convs=1)
+    gen.progress = False
+    gen.fit(oct_data.train, seed=0)
+    assert len(convs(gen.net_)) == 5
+    gen.save(tmp_path / "ckpt")
+    again = load_generator(tmp_path / "ckpt")
+    a = gen.sample(4, seed=3).images
+    b = again.sample(4, seed=3).images
+    assert len(convs(again.net_)) == 5 and np.array_equal(a, b)

@@ -9,18 +9,18 @@ spectral normalisation and a minibatch standard-deviation feature, trained with 
 through the shared training loop with ``d_steps`` discriminator updates per generator update
 (SNGAN's n_dis = 5: with one, the generator learns to ignore its noise and gives one image per
 class); a training step is one discriminator update. The class's embedding is concatenated to
-the noise. Two options are on in the smoke profile and off in ``quick`` (measured there,
-neither helped at the quick budget): ``conditional_norm``, every batch normalisation of the
-generator takes its scale and shift from the class (as in SNGAN and BigGAN), and
-``diff_augment``, the discriminator sees real and generated images through the same kind of
-random shifts and cutouts (DiffAugment). A third, ``aux_classifier``, adds AC-GAN's auxiliary
-classification loss (Odena et al. 2017): a class head on the discriminator's features learns
-the classes of real images and the generator is also trained to make images that head assigns
-to the asked class (weight 1 by default; with it the quick ``cgan`` renders OCT normal, DME and
-CNV as asked, see the README). Two more are off by default: ``class_std``, the minibatch
-standard deviation taken within each class (with ``conditional_norm``, measured on OCT, it kept
-a training seed from collapsing to one image per class that collapsed without it), and
-``twin_classifier``, TAC-GAN's twin class head against AC-GAN's bias towards easy images.
+the noise. The quick profile (the class defaults) turns on what got every OCT class judged as
+asked (docs/conditioning.md): ``conditional_norm``, every batch normalisation of the generator
+takes its scale and shift from the class (as in SNGAN and BigGAN); ``diff_augment``, the
+discriminator sees real and generated images through the same kind of random shifts and cutouts
+(DiffAugment); ``aux_classifier``, AC-GAN's auxiliary classification loss (Odena et al. 2017):
+a class head on the discriminator's features learns the classes of real images and the
+generator is also trained to make images that head assigns to the asked class (weight 2);
+``class_std``, the minibatch standard deviation taken within each class (it kept a training
+seed from collapsing to one image per class); and ``extra_convs``, one more 3x3 convolution at
+each resolution of both networks (SNGAN's "standard CNN"). Off by default: ``twin_classifier``,
+TAC-GAN's twin class head against AC-GAN's bias towards easy images, and
+``class_consistency``, a separate classifier's verdict.
 Samples come from the EMA of the generator's weights, with
 ``z ~ N(0, T^2 I)`` (``temperature`` T, 1 by default: the truncation trick below 1).
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
@@ -67,18 +67,18 @@ class CGANConfig(LatentConfig):
     #: the minibatch standard deviation is taken within each class, and each image is given its
     #: own class's: a generator that gives one image per class still shows the spread of the
     #: classes between each other in a mixed batch, but none within one
-    class_std: bool = False
+    class_std: bool = True
     #: discriminator updates per generator update; ``steps`` counts discriminator updates
     d_steps: int = 5
     #: class-conditional batch normalisation in the generator (scale and shift per class)
-    conditional_norm: bool = False
+    conditional_norm: bool = True
     #: the discriminator sees real and generated images through the same random, differentiable
     #: shifts and cutouts (DiffAugment, Zhao et al. 2020), against overfitting on small data sets
-    diff_augment: bool = False
+    diff_augment: bool = True
     #: weight of an auxiliary classification loss (AC-GAN, Odena et al. 2017): a class head on
     #: the discriminator's features learns the classes of real images, and the generator is also
     #: trained to make images that head assigns to the asked class; 0 turns it off
-    aux_classifier: float = 1.0
+    aux_classifier: float = 2.0
     #: weight of a class-consistency loss (0 turns it off): a separate classifier (no spectral
     #: normalisation, not saved) learns the classes of real images, and the generator is also
     #: trained to make images it assigns to the asked class (CVAE-GAN's classifier, Bao et
@@ -92,7 +92,7 @@ class CGANConfig(LatentConfig):
     #: extra 3x3 convolutions at each resolution of both networks (SNGAN's "standard CNN" has
     #: one before each strided convolution of the discriminator): deeper features for lesions
     #: a few pixels wide; 0 is the plain DCGAN-like stack
-    extra_convs: int = 0
+    extra_convs: int = 1
 
     LEGACY: ClassVar[dict[str, Any]] = {
         **LatentConfig.LEGACY,

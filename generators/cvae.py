@@ -10,12 +10,17 @@ data) enters both through a learned embedding, and the decoder's residual refine
 those blocks (the setting of checkpoints written before them) the quick model's samples of OCT
 normal and drusen were judged as asked 29% and 44% of the time, with two blocks 88% and 62%
 (``benchmarks/perf/conditioning.py``). Sampling decodes ``z ~ N(0, T^2 I)`` with the requested
-class (``temperature`` T, 1 by default; at 0.7 the shipped model's OCT normal, DME and CNV were
-judged as asked more often, drusen no more, and at 0.5 drusen far less: see the README).
+class (``temperature`` T) or, with ``latent_mixture`` (the quick default: 60 components), draws
+``z`` from a Gaussian mixture fitted after training to each class's training encodings, its
+noise scaled by T (0.6 by default; ex-post density estimation as in Ghosh et al. 2020). With a
+weak KL term (``beta`` 0.1) the encodings keep the lesions (reconstructions of real B-scans
+were judged as their class about as often as the real ones) but no longer fill ``N(0, I)``; the
+mixtures give the decoder latents like those it learned from.
 Two training-only losses on images decoded from the prior are off by default: a separate
 classifier's verdict (``class_consistency``) and a projection discriminator's
 (``adversarial``, as in VAE-GAN).
-Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json``.
+Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json`` (and the mixtures,
+with ``latent_mixture``, as ``cvae/latent_mixture.safetensors``).
 """
 
 from __future__ import annotations
@@ -50,7 +55,10 @@ class CVAEConfig(LatentConfig):
 
     widths: tuple[int, ...] = (32, 64)
     latent_dim: int = 32
-    beta: float = 1.0
+    beta: float = 0.1
+    #: sampling draws the latent noise at this scale (the truncation trick; see
+    #: ``LatentConfig``)
+    temperature: float = 0.6
     #: class-conditioned residual blocks (3x3 convolutions; group norm whose scale and shift
     #: come from the class) after each of the decoder's upsamplings, so the class shapes the
     #: image at every scale and not only through the latent
@@ -81,7 +89,7 @@ class CVAEConfig(LatentConfig):
     #: (ex-post density estimation, Ghosh et al. 2020): where the encodings do not fill the
     #: prior, the decoder is still given latents like those it learned from; 0 samples the
     #: prior. The mixtures are saved beside the weights
-    latent_mixture: int = 0
+    latent_mixture: int = 60
     lr: float = 1e-3
     warmup_steps: int = 20
 
@@ -104,7 +112,7 @@ class CVAEConfig(LatentConfig):
             "checkpoint_every": 0,
             "warmup_steps": 5,
         },
-        "quick": {},
+        "quick": {"steps": 6000},
         "standard": {
             "widths": (64, 128, 256),
             "latent_dim": 128,

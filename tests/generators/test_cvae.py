@@ -52,20 +52,24 @@ def test_without_refine_blocks_the_state_keys_are_those_of_earlier_checkpoints()
 @pytest.mark.parametrize("name", ["cvae", "cgan"])
 def test_temperature_scales_the_noise_and_leaves_earlier_hashes(name, fit_generator, oct_data):
     """``temperature`` is a sampling setting: near 0 every image of a class is the decoding of
-    ``z = 0`` (so all images asked for one class coincide), at 1 the config hash is that of a
-    config written before the setting existed."""
+    ``z = 0`` (so all images asked for one class coincide; for ``cvae`` sampling its prior, not
+    a latent mixture), at 1 the config hash is that of a config written before the setting
+    existed."""
     gen = fit_generator(name, oct_data)
-    stored = {k: v for k, v in gen.config.to_dict().items() if k != "temperature"}
-    assert type(gen.config).from_stored(stored).config_hash(name) == gen.config_hash
+    at_one = gen.config.replace(temperature=1.0)
+    stored = {k: v for k, v in at_one.to_dict().items() if k != "temperature"}
+    assert type(gen.config).from_stored(stored).config_hash(name) == at_one.config_hash(name)
     conditions = gen.resolve(8, seed=0)
-    before = gen.config
+    fitted = gen.config
+    before = fitted.replace(latent_mixture=0) if name == "cvae" else fitted
     try:
         gen.config = before.with_sampling(["temperature=1e-6"])
         cold = gen.sample(8, seed=0)
         assert gen.config_hash != before.config_hash(name)
-    finally:
         gen.config = before
-    warm = gen.sample(8, seed=0)
+        warm = gen.sample(8, seed=0)
+    finally:
+        gen.config = fitted
     cold_px, warm_px = cold.images.astype(int), warm.images.astype(int)
     for label in np.unique(conditions.label):
         rows = np.flatnonzero(conditions.label == label)
@@ -82,7 +86,7 @@ def test_class_prior_is_learned_per_class_and_sampled_from(oct_data, tmp_path):
     checkpoint samples the same images."""
     from synthbench.generators.base import create_generator, load_generator
 
-    gen = create_generator("cvae", profile="smoke", class_prior=True, steps=40)
+    gen = create_generator("cvae", profile="smoke", class_prior=True, latent_mixture=0, steps=40)
     gen.fit(oct_data.train)
     prior = gen.net_.prior.detach()
     assert prior.shape == (2, 4, gen.config.latent_dim)
@@ -217,6 +221,7 @@ def test_latent_mixture_is_fitted_saved_and_sampled(oct_data, tmp_path):
     beside the weights: the loaded model samples the same images; a damaged mixture file is a
     one-line checkpoint error."""
     from synthbench.generators.base import create_generator, load_generator
+    from synthbench.generators.conditions import Conditions
     from synthbench.generators.cvae import MIXTURE_FILE
 
     gen = create_generator("cvae", profile="smoke", steps=3, latent_mixture=3)
@@ -228,6 +233,10 @@ def test_latent_mixture_is_fitted_saved_and_sampled(oct_data, tmp_path):
     again = load_generator(tmp_path / "ckpt")
     a, b = gen.sample(8, seed=2).images, again.sample(8, seed=2).images
     assert np.array_equal(a, b)
+    # near temperature 0 each image is the decoding of one of its class's component means
+    gen.config = gen.config.with_sampling(["temperature=1e-6"])
+    cold = gen.sample(Conditions.from_labels([0] * 30), seed=0).images.reshape(30, -1)
+    assert 1 < len(np.unique(cold, axis=0)) <= 3
 
     from safetensors.torch import save_file
 

@@ -251,14 +251,19 @@ class CVAE(LatentLabelGenerator):
         super()._load_state(path)
         if self.config.latent_mixture:
             self.mixture_ = load_safetensors(path / self.name / MIXTURE_FILE)
-            check_mixture(self.mixture_, self.net_, path / self.name / MIXTURE_FILE)
+            arch = self._arch()
+            check_mixture(
+                self.mixture_,
+                arch["latent"],
+                arch["n_classes"],
+                path / self.name / MIXTURE_FILE,
+            )
 
-    def fit_latent_mixture(self, train: Cohort, *, seed: int) -> None:
+    def _fit_latent_mixture(self, data: dict[str, torch.Tensor], *, seed: int) -> None:
         """Fit the ``latent_mixture`` components of each condition to the trained network's
-        encodings of ``train`` (the cohort it was fit on)."""
+        encodings of its training ``data`` (from :func:`labelled_images`)."""
         import torch
 
-        data = labelled_images(self._require_fit(), train, self._arch()["channels"])
         with torch.no_grad():
             mu = torch.cat(
                 [
@@ -335,7 +340,7 @@ class CVAE(LatentLabelGenerator):
         result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["cvae"].cpu().eval()
         if self.config.latent_mixture:
-            self.fit_latent_mixture(train, seed=seed)
+            self._fit_latent_mixture(data, seed=seed)
         return {**result.summary(), "parameters": n_parameters(net)}
 
 
@@ -346,8 +351,9 @@ def fit_mixtures(
     encodings: torch.Tensor, codes: torch.Tensor, components: int, seed: int
 ) -> dict[str, torch.Tensor]:
     """One Gaussian mixture (full covariance, scikit-learn's EM) per distinct condition row of
-    ``codes`` (m rows) over its ``encodings`` (n, d); a condition with fewer encodings than
-    ``components`` gets one component per encoding's worth (unused ones weigh 0). Returns
+    ``codes`` (m rows) over its ``encodings`` (n, d); a condition gets at most one component per
+    two encodings (unused components weigh 0), one with a single encoding a unit Gaussian
+    around it. Returns
     ``codes`` (m, slots), ``weights`` (m, k), ``means`` (m, k, d) and ``scales`` (m, k, d, d),
     the covariances' Cholesky factors."""
     import numpy as np
@@ -390,19 +396,18 @@ def sample_mixture(
     return mean + (scale @ z.unsqueeze(2)).squeeze(2)
 
 
-def check_mixture(mixture: dict[str, torch.Tensor], net: Any, where: Path) -> None:
+def check_mixture(mixture: dict[str, torch.Tensor], latent: int, slots: int, where: Path) -> None:
     """A one-line ``CheckpointError`` unless ``mixture`` has the tensors and shapes that
-    :func:`sample_mixture` needs for ``net``'s latent size."""
+    :func:`sample_mixture` needs for ``latent``-dimensional latents and ``slots`` condition
+    slots."""
     from synthbench.generators.base import CheckpointError
 
     try:
         m, k = mixture["weights"].shape
-        d = net.from_latent.in_features - net.embed.embedding_dim
         shapes = {name: tuple(mixture[name].shape) for name in ("codes", "means", "scales")}
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{where}: not a latent mixture ({exc})") from None
-    slots = net.embed.num_embeddings
-    want = {"codes": (m, slots), "means": (m, k, d), "scales": (m, k, d, d)}
+    want = {"codes": (m, slots), "means": (m, k, latent), "scales": (m, k, latent, latent)}
     if shapes != want:
         raise CheckpointError(f"{where}: latent mixture shapes {shapes}, expected {want}")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import platform
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,8 +49,12 @@ class ResultRow(BaseModel):
 
     suite: str = ""
     dataset: str = ""
+    #: the modalities of the real data (comma-separated when several)
+    modality: str = ""
     generator: str = ""
     generator_config_hash: str = ""
+    #: a digest of the generator checkpoint's files (weights and settings) that made the images
+    checkpoint: str = ""
     task: str = ""
     #: the budget profile the task (or metric) ran at, and the hash of the task's exact settings
     profile: str = ""
@@ -62,6 +66,8 @@ class ResultRow(BaseModel):
     seed: int | None = None
     protocol: str = ""
     synth_ratio: float | None = None
+    #: the share of the real training patients the downstream model saw (1 = all)
+    real_fraction: float | None = None
     n_real: int | None = None
     n_synth: int | None = None
     feature_extractor: str = ""
@@ -69,6 +75,8 @@ class ResultRow(BaseModel):
     git_sha: str = Field(default_factory=git_sha)
     wall_seconds: float | None = None
     device: str = "cpu"
+    #: the arithmetic the measurement ran at: fp32, bf16 or fp16
+    precision: str = "fp32"
 
 
 def write_rows(path: str | Path, rows: Iterable[ResultRow]) -> Path:
@@ -95,3 +103,85 @@ def read_rows(path: str | Path) -> list[ResultRow]:
                 f"{path}:{lineno}: invalid result row ({' '.join(first[:3])})"
             ) from None
     return rows
+
+
+def format_table(rows: Sequence[ResultRow]) -> str:
+    """A plain-text table: metric, qualifiers, value with ↑ / ↓ (higher / lower is better)."""
+    lines = []
+    body = []
+    for r in rows:
+        quals = ", ".join(f"{k}={v}" for k, v in r.qualifiers.items())
+        arrow = {True: "↑", False: "↓", None: " "}[r.higher_is_better]
+        body.append((r.metric, quals, f"{r.value:.4g}", arrow))
+    w0 = max([len("metric")] + [len(b[0]) for b in body])
+    w1 = max([len("qualifiers")] + [len(b[1]) for b in body])
+    lines.append(f"{'metric':<{w0}}  {'qualifiers':<{w1}}  value")
+    lines.append("-" * (w0 + w1 + 14))
+    for m, q, v, a in body:
+        lines.append(f"{m:<{w0}}  {q:<{w1}}  {v:>9} {a}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- results folders
+#: the tidy table of a results folder (``synthbench run`` writes both; they hold the same rows)
+ROWS_PARQUET = "rows.parquet"
+ROWS_CSV = "rows.csv"
+
+
+def rows_frame(rows: Sequence[ResultRow]):  # -> pandas.DataFrame
+    """Rows as a table: one column per field, qualifiers as a JSON object column."""
+    import json
+
+    import pandas as pd
+
+    columns = list(ResultRow.model_fields)
+    records = []
+    for row in rows:
+        record = row.model_dump()
+        record["qualifiers"] = json.dumps(record["qualifiers"], sort_keys=True)
+        records.append(record)
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def read_results(folder: str | Path) -> list[ResultRow]:
+    """The rows of a results folder (``rows.parquet``, else ``rows.csv``), each validated."""
+    import json
+
+    import pandas as pd
+
+    from synthbench.errors import SynthbenchError
+
+    folder = Path(folder)
+    if (folder / ROWS_PARQUET).is_file():
+        frame = pd.read_parquet(folder / ROWS_PARQUET)
+    elif (folder / ROWS_CSV).is_file():
+        frame = pd.read_csv(folder / ROWS_CSV, dtype={"qualifiers": str})
+    else:
+        raise SynthbenchError(
+            f"{folder}: no {ROWS_PARQUET} or {ROWS_CSV}; give a folder written by 'synthbench run'"
+        )
+    unknown = sorted(set(frame.columns) - set(ResultRow.model_fields))
+    if unknown:
+        raise SynthbenchError(f"{folder}: unknown result columns {unknown}")
+    rows = []
+    for i, record in enumerate(frame.to_dict("records")):
+        clean = {}
+        for name, value in record.items():
+            if _is_missing(value):  # an empty cell: None, or "" for a text field
+                if ResultRow.model_fields[name].annotation is str:
+                    clean[name] = ""
+                continue
+            clean[name] = value.item() if hasattr(value, "item") else value
+        try:
+            clean["qualifiers"] = json.loads(clean.get("qualifiers") or "{}")
+            rows.append(ResultRow.model_validate(clean))
+        except ValueError as exc:
+            first = " ".join(str(exc).splitlines()[:3])
+            raise SynthbenchError(f"{folder}: row {i}: invalid result row ({first})") from None
+    return rows
+
+
+def _is_missing(value: object) -> bool:
+    import math
+
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -29,6 +29,7 @@ from synthbench.errors import SynthbenchError
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
+    from synthbench.data.source import RealData
     from synthbench.results import ResultRow
     from synthbench.tasks.mixing import Mix
 
@@ -77,6 +78,12 @@ class Task:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
+
+    @classmethod
+    def serves(cls, data: RealData) -> str | None:
+        """Why the task cannot run on a data set, or None when it can (checked before a suite
+        runs, so a bad combination fails in one line instead of mid-run)."""
+        return None
 
     def run(
         self,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from synthbench.cohort import Cohort
+    from synthbench.data.source import RealData
     from synthbench.tasks.mixing import Mix
 
 GROUPINGS = ("predicted", "true")
@@ -93,6 +94,15 @@ class BiomarkerSurvival(Task):
     name = "biomarker-survival"
     Config = BiomarkerSurvivalConfig
     config: BiomarkerSurvivalConfig
+
+    @classmethod
+    def serves(cls, data: RealData) -> str | None:
+        if np.isnan(biomarker_status(data.train)).all():
+            return "its training images carry no biomarker status (e.g. EGFR on chest_ct)"
+        test = data.test
+        if not (np.isfinite(test.survival_time) & (test.survival_event >= 0)).any():
+            return "its test patients have no survival times"
+        return None
 
     def _run(
         self, train: Mix, val: Cohort, test: Cohort, *, seed: int, out_dir: Path | None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from synthbench.cohort import Cohort
+    from synthbench.data.source import RealData
     from synthbench.tasks.mixing import Mix
 
 
@@ -69,6 +70,14 @@ class Classification(Task):
 
     name = "classification"
     Config = ClassificationConfig
+
+    @classmethod
+    def serves(cls, data: RealData) -> str | None:
+        train = data.train
+        if (train.label < 0).all() and not train.findings.any():
+            return "its training images have no class labels or findings"
+        return None
+
     config: ClassificationConfig
 
     def _run(
@@ -76,7 +85,7 @@ class Classification(Task):
     ) -> list[Metric]:
         import torch
 
-        from synthbench.metrics.nets import ClassSpace
+        from synthbench.nets import ClassSpace
         from synthbench.tasks.training import build_backbone, fit_supervised, predict
 
         cfg = self.config

@@ -77,16 +77,16 @@ class Mix:
             "generator_config_hash": self.generator_config_hash,
             "protocol": self.protocol,
             "synth_ratio": float(self.synth_ratio),
+            "real_fraction": float(self.real_fraction),
             "n_real": self.n_real,
             "n_synth": self.n_synth,
         }
 
     def qualifiers(self) -> dict[str, str]:
-        """Qualifiers every row of this mix carries: the real fraction and synthetic-only runs
-        are different experiments and must not share a leaderboard column with full data."""
+        """Qualifiers every row of this mix carries: synthetic-only runs (CAS) are a different
+        experiment and must not share a leaderboard column with mixed data (the real fraction
+        has a field of its own)."""
         out = {}
-        if self.real_fraction < 1.0:
-            out["real_fraction"] = f"{self.real_fraction:g}"
         if self.synthetic_only:
             out["training"] = "synthetic-only"
         return out

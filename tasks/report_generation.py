@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from synthbench.cohort import Cohort
+    from synthbench.data.source import RealData
     from synthbench.tasks.mixing import Mix
 
 PAD, BOS, EOS, UNK = "[PAD]", "[BOS]", "[EOS]", "[UNK]"
@@ -143,6 +144,12 @@ class ReportGeneration(Task):
     name = "report-generation"
     Config = ReportGenerationConfig
     config: ReportGenerationConfig
+
+    @classmethod
+    def serves(cls, data: RealData) -> str | None:
+        if not any(data.train.text) or not any(data.test.text):
+            return "it has no reports (text) to learn and score"
+        return None
 
     def _run(
         self, train: Mix, val: Cohort, test: Cohort, *, seed: int, out_dir: Path | None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from synthbench.cohort import Cohort
+    from synthbench.data.source import RealData
     from synthbench.tasks.mixing import Mix
 
 
@@ -100,6 +101,14 @@ class SSL(Task):
 
     name = "ssl"
     Config = SSLConfig
+
+    @classmethod
+    def serves(cls, data: RealData) -> str | None:
+        train = data.train
+        if (train.label < 0).all() and not train.findings.any():
+            return "its training images have no class labels or findings"
+        return None
+
     config: SSLConfig
 
     def _run(
@@ -108,7 +117,7 @@ class SSL(Task):
         import torch
         from torch import nn
 
-        from synthbench.metrics.nets import ClassSpace
+        from synthbench.nets import ClassSpace
         from synthbench.tasks.training import batches, build_backbone, images_tensor
 
         cfg = self.config

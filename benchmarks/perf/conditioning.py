@@ -152,7 +152,7 @@ def _judge(modality: str, size: int, args: argparse.Namespace):
     """A small CNN trained on real images of a fresh simulation (kept under ``--judges`` and
     reused); and that simulation's test split."""
     from synthbench.data.source import load_data
-    from synthbench.metrics.nets import CNNConfig, TrainedCNN
+    from synthbench.nets import CNNConfig, TrainedCNN
 
     spec = f"phantom:{modality}?n={args.judge_n}&size={size}&seed={JUDGE_SEED}"
     data = load_data(spec)

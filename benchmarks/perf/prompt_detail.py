@@ -128,7 +128,7 @@ class SizeMeter:
     def fit(cls, cohort, factor: str, *, epochs: int, seed: int = 0) -> SizeMeter:
         import torch
 
-        from synthbench.metrics.nets import CNNConfig, build_cnn, prepare
+        from synthbench.nets import CNNConfig, build_cnn, prepare
 
         rows = np.flatnonzero(cohort.label > 0)
         y = np.asarray(cohort.factors[factor], float)[rows]
@@ -174,7 +174,7 @@ class SizeMeter:
 
         from safetensors.torch import load_file
 
-        from synthbench.metrics.nets import CNNConfig, build_cnn
+        from synthbench.nets import CNNConfig, build_cnn
 
         meta = json.loads((folder / "meter.json").read_text())
         model = build_cnn(meta["channels"], 1, CNNConfig())
@@ -184,7 +184,7 @@ class SizeMeter:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch
 
-        from synthbench.metrics.nets import prepare
+        from synthbench.nets import prepare
 
         x = prepare(images, channels=self.channels, size=self.size)
         with torch.no_grad():

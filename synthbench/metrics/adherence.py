@@ -19,7 +19,7 @@ from synthbench.metrics.base import EvalContext, QualityMetric, Score
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
-    from synthbench.metrics.nets import TrainedCNN
+    from synthbench.nets import TrainedCNN
 
 
 def agreement(classifier: TrainedCNN, cohort: Cohort) -> tuple[np.ndarray, list[str]]:

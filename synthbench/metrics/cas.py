@@ -15,7 +15,7 @@ import numpy as np
 
 from synthbench.errors import SynthbenchError
 from synthbench.metrics.base import EvalContext, QualityMetric, Score, class_name
-from synthbench.metrics.nets import CNNConfig, TrainedCNN
+from synthbench.nets import CNNConfig, TrainedCNN
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort

@@ -214,21 +214,3 @@ def load_synthetic(source: str, *, split: str = "all") -> Cohort:
     else:
         parts = load_data(source).splits()
     return Cohort.concat(list(parts.values())) if split == "all" else parts[split]
-
-
-# ---------------------------------------------------------------------------- output
-def format_table(rows: Sequence[ResultRow]) -> str:
-    """A plain-text table: metric, qualifiers, value with ↑ / ↓ (higher / lower is better)."""
-    lines = []
-    body = []
-    for r in rows:
-        quals = ", ".join(f"{k}={v}" for k, v in r.qualifiers.items())
-        arrow = {True: "↑", False: "↓", None: " "}[r.higher_is_better]
-        body.append((r.metric, quals, f"{r.value:.4g}", arrow))
-    w0 = max([len("metric")] + [len(b[0]) for b in body])
-    w1 = max([len("qualifiers")] + [len(b[1]) for b in body])
-    lines.append(f"{'metric':<{w0}}  {'qualifiers':<{w1}}  value")
-    lines.append("-" * (w0 + w1 + 14))
-    for m, q, v, a in body:
-        lines.append(f"{m:<{w0}}  {q:<{w1}}  {v:>9} {a}")
-    return "\n".join(lines)

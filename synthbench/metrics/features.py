@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from synthbench.metrics.cache import FeatureCache, cohort_hash
-from synthbench.metrics.nets import CNNConfig, TrainedCNN
+from synthbench.nets import CNNConfig, TrainedCNN
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort

@@ -29,7 +29,7 @@ import numpy as np
 from synthbench.errors import SynthbenchError
 from synthbench.metrics.base import EvalContext, QualityMetric, Score
 from synthbench.metrics.cache import FeatureCache, cohort_hash
-from synthbench.metrics.nets import CNNConfig, build_cnn, prepare
+from synthbench.nets import CNNConfig, build_cnn, prepare
 
 if TYPE_CHECKING:
     import torch

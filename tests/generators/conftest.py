@@ -194,7 +194,7 @@ def cli():
     import typer
     from typer.testing import CliRunner
 
-    from synthbench.generators.cli import generate, retune, train
+    from synthbench.cli.generators import generate, retune, train
 
     app = typer.Typer()
     app.command("train")(train)

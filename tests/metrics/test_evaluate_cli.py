@@ -7,8 +7,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from synthbench.cli.evaluate import evaluate
 from synthbench.errors import SynthbenchError
-from synthbench.metrics.cli import evaluate
 from synthbench.results import ResultRow
 
 SPEC = "phantom:oct?n=400&size=32"

@@ -3,7 +3,7 @@
 import typer
 from typer.testing import CliRunner
 
-from synthbench.tasks.cli import task
+from synthbench.cli.task import task
 
 
 def _app():

@@ -39,7 +39,8 @@ def test_real_fraction_keeps_patients_stratified(oct_data):
     assert m.n_real == len(oct_data.train) // 2
     assert m.n_synth == 2 * m.n_real
     assert len(set(Counter(m.cohort.label[~m.is_synthetic].tolist()).values())) == 1
-    assert m.qualifiers() == {"real_fraction": "0.5"}
+    assert m.qualifiers() == {}
+    assert m.row_context()["real_fraction"] == 0.5
 
 
 def test_synthetic_only(oct_data):

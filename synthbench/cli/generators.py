@@ -17,7 +17,6 @@ from typing import Annotated
 
 import typer
 
-from synthbench import __version__
 from synthbench.errors import SynthbenchError
 
 #: the most images a PNG grid request may ask for (grids are for looking at, not for data)
@@ -60,6 +59,7 @@ def train(
     """
     from synthbench.data.source import load_data
     from synthbench.generators.base import get_generator_class
+    from synthbench.generators.model_card import write_model_card
 
     cls = get_generator_class(generator)
     overrides = dict(cls.Config.parse_override(s) for s in settings or [])
@@ -85,7 +85,7 @@ def train(
     gen.fit_info_.update({"data": data, "profile": profile})
     gen.save(out)
     seconds = time.perf_counter() - t0
-    _write_model_card(out, gen, data, profile, seed, seconds)
+    write_model_card(out, gen, data, profile, seed, seconds, _command())
     if state_dir.exists() and not keep_state:
         import shutil
 
@@ -95,103 +95,6 @@ def train(
         f"{k}={info[k]}" for k in ("parameters", "steps", "images_per_s", "final_loss") if k in info
     ]
     typer.echo(f"wrote {out} in {seconds:.1f} s" + (f" ({', '.join(parts)})" if parts else ""))
-
-
-def _write_model_card(
-    out: Path, gen: object, data: str, profile: str, seed: int, seconds: float
-) -> None:
-    from synthbench.generators.base import Generator
-
-    assert isinstance(gen, Generator)
-    command = _command()
-    info = gen.fit_info_
-    lines = [
-        f"# {gen.name} checkpoint",
-        "",
-        f"- command: `{command}`",
-        f"- generator: {gen.name}, config hash {gen.config_hash}, profile {profile}, seed {seed}",
-        f"- data spec: `{data}` (train split, {info.get('n_train', '?')} images)",
-        f"- training time: {_training_time(info, seconds)}; steps {info.get('steps', '-')}; "
-        f"final loss {info.get('final_loss', '-')}; images/s {info.get('images_per_s', '-')}",
-        f"- trained with synthbench {__version__}, torch {_torch_version()}, on {_host()}",
-        f"- parameters: {info.get('parameters', '-')}",
-        f"- conditioning: {gen.capabilities.conditioning}",
-        *_init_line(info),
-        "",
-        "Settings:",
-        "",
-        *[f"- `{k}` = `{v}`" for k, v in gen.config.to_dict().items()],
-        "",
-        *_base_card(info),
-    ]
-    (out / "README.md").write_text("\n".join(lines))
-
-
-def _init_line(info: dict) -> list[str]:
-    """The card's line on the checkpoint a fine-tuned model started from (none otherwise)."""
-    base = info.get("init_from")
-    if not base:
-        return []
-    return [
-        f"- fine-tuned from `{base['path']}` (config hash {base['config_hash']}, "
-        f"{base['steps']} steps on `{base['data']}`); the training time and steps above are "
-        "the fine-tuning's"
-    ]
-
-
-def _base_card(info: dict) -> list[str]:
-    """A fine-tuned model's card keeps the model card of the checkpoint it started from (its
-    headings one level down), so the whole training stays on record if that folder goes."""
-    base = info.get("init_from")
-    card = Path(base["path"]) / "README.md" if base else None
-    if card is None or not card.is_file():
-        return []
-    text = card.read_text().rstrip("\n").splitlines()
-    return [
-        "## The checkpoint it was fine-tuned from",
-        "",
-        "Its model card at the time:",
-        "",
-        *[f"#{line}" if line.startswith("#") else line for line in text],
-        "",
-    ]
-
-
-def _training_time(info: dict, seconds: float) -> str:
-    """The training time for the card: the fit's own record (all resumed runs together) where
-    it has one, else the command's wall time."""
-    total = info.get("train_seconds")
-    text = f"{total if total is not None else seconds:.1f} s"
-    if info.get("untimed_steps"):
-        text += (
-            f" (plus the first {info['untimed_steps']} steps, from a run that did not time them)"
-        )
-    elif 0 < info.get("resumed_from", 0) < info.get("steps", 0):
-        # (a run that resumed at the end trained nothing: the time is all the earlier runs')
-        text += f" (in runs resumed at step {info['resumed_from']})"
-    return text
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
-
-
-def _host() -> str:
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(
-                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                cpu,
-            )
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()}"
 
 
 def generate(

@@ -59,7 +59,8 @@ def task(
     """Train a downstream model on real (+ synthetic) training data and score it on real test
     data. Prints the result rows as a table."""
     from synthbench.data.source import load_data
-    from synthbench.metrics.evaluate import format_table, load_synthetic
+    from synthbench.metrics.evaluate import load_synthetic
+    from synthbench.results import format_table
     from synthbench.tasks.base import get_task_class
     from synthbench.tasks.mixing import mix
 

@@ -78,11 +78,11 @@ def evaluate(
     from synthbench.metrics import DEFAULT_METRICS
     from synthbench.metrics.evaluate import (
         EvalSettings,
-        format_table,
         load_real,
         load_synthetic,
     )
     from synthbench.metrics.evaluate import evaluate as run_evaluation
+    from synthbench.results import format_table
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] or list(DEFAULT_METRICS)
     if reference_split not in ("train", "val", "test"):

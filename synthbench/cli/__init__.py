@@ -141,16 +141,20 @@ def data_show(
 
 
 def _attach_commands() -> None:
-    """Commands defined beside their subsystems (their modules import only typer at load)."""
-    from synthbench.generators.cli import generate, retune, train
-    from synthbench.metrics.cli import evaluate
-    from synthbench.tasks.cli import task
+    """One module per command group; each imports only typer at load."""
+    from synthbench.cli.evaluate import evaluate
+    from synthbench.cli.generators import generate, retune, train
+    from synthbench.cli.run import leaderboard, run, validate
+    from synthbench.cli.task import task
 
     app.command("train")(train)
     app.command("generate")(generate)
     app.command("retune")(retune)
     app.command("evaluate")(evaluate)
     app.command("task")(task)
+    app.command("run")(run)
+    app.command("validate")(validate)
+    app.command("leaderboard")(leaderboard)
 
 
 _attach_commands()
@@ -166,7 +170,3 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,89 @@
+"""Model cards: the ``README.md`` written beside a checkpoint, saying how it was made.
+
+The card names the exact command, the config hash and every setting, the data spec, the training
+time and loss, and the machine; a fine-tuned checkpoint's card keeps the card of the one it started
+from, so the whole training stays on record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthbench import __version__
+from synthbench.machine import host_description, torch_version
+
+if TYPE_CHECKING:
+    from synthbench.generators.base import Generator
+
+
+def write_model_card(
+    out: Path, gen: Generator, data: str, profile: str, seed: int, seconds: float, command: str
+) -> None:
+    """Write the checkpoint's model card (``README.md``): the command, config, data, timing."""
+    info = gen.fit_info_
+    lines = [
+        f"# {gen.name} checkpoint",
+        "",
+        f"- command: `{command}`",
+        f"- generator: {gen.name}, config hash {gen.config_hash}, profile {profile}, seed {seed}",
+        f"- data spec: `{data}` (train split, {info.get('n_train', '?')} images)",
+        f"- training time: {_training_time(info, seconds)}; steps {info.get('steps', '-')}; "
+        f"final loss {info.get('final_loss', '-')}; images/s {info.get('images_per_s', '-')}",
+        f"- trained with synthbench {__version__}, torch {torch_version()}, on {host_description()}",
+        f"- parameters: {info.get('parameters', '-')}",
+        f"- conditioning: {gen.capabilities.conditioning}",
+        *_init_line(info),
+        "",
+        "Settings:",
+        "",
+        *[f"- `{k}` = `{v}`" for k, v in gen.config.to_dict().items()],
+        "",
+        *_base_card(info),
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def _init_line(info: dict) -> list[str]:
+    """The card's line on the checkpoint a fine-tuned model started from (none otherwise)."""
+    base = info.get("init_from")
+    if not base:
+        return []
+    return [
+        f"- fine-tuned from `{base['path']}` (config hash {base['config_hash']}, "
+        f"{base['steps']} steps on `{base['data']}`); the training time and steps above are "
+        "the fine-tuning's"
+    ]
+
+
+def _base_card(info: dict) -> list[str]:
+    """A fine-tuned model's card keeps the model card of the checkpoint it started from (its
+    headings one level down), so the whole training stays on record if that folder goes."""
+    base = info.get("init_from")
+    card = Path(base["path"]) / "README.md" if base else None
+    if card is None or not card.is_file():
+        return []
+    text = card.read_text().rstrip("\n").splitlines()
+    return [
+        "## The checkpoint it was fine-tuned from",
+        "",
+        "Its model card at the time:",
+        "",
+        *[f"#{line}" if line.startswith("#") else line for line in text],
+        "",
+    ]
+
+
+def _training_time(info: dict, seconds: float) -> str:
+    """The training time for the card: the fit's own record (all resumed runs together) where
+    it has one, else the command's wall time."""
+    total = info.get("train_seconds")
+    text = f"{total if total is not None else seconds:.1f} s"
+    if info.get("untimed_steps"):
+        text += (
+            f" (plus the first {info['untimed_steps']} steps, from a run that did not time them)"
+        )
+    elif 0 < info.get("resumed_from", 0) < info.get("steps", 0):
+        # (a run that resumed at the end trained nothing: the time is all the earlier runs')
+        text += f" (in runs resumed at step {info['resumed_from']})"
+    return text

@@ -1,0 +1,5 @@
+"""``python -m synthbench.cli``."""
+
+from synthbench.cli import main
+
+main()

@@ -155,7 +155,12 @@ def read_results(folder: str | Path) -> list[ResultRow]:
     if (folder / ROWS_PARQUET).is_file():
         frame = pd.read_parquet(folder / ROWS_PARQUET)
     elif (folder / ROWS_CSV).is_file():
-        frame = pd.read_csv(folder / ROWS_CSV, dtype={"qualifiers": str})
+        text_fields = {n: str for n, f in ResultRow.model_fields.items() if f.annotation is str}
+        frame = pd.read_csv(
+            folder / ROWS_CSV,
+            dtype={**text_fields, "qualifiers": str},
+            float_precision="round_trip",
+        )
     else:
         raise SynthbenchError(
             f"{folder}: no {ROWS_PARQUET} or {ROWS_CSV}; give a folder written by 'synthbench run'"

@@ -133,6 +133,29 @@ FOOTNOTE = (
 )
 
 
+MARKERS = ("<!-- leaderboard:start -->", "<!-- leaderboard:end -->")
+
+
+def between_markers(text: str, *, where: str = "the file") -> str:
+    """The text between the leaderboard marker comments."""
+    start, end = MARKERS
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SynthbenchError(f"{where}: needs one {start} line followed by one {end} line")
+    return text[text.index(start) + len(start) : text.index(end)].strip("\n")
+
+
+def replace_between_markers(text: str, table: str, *, where: str = "the file") -> str:
+    """``text`` with the part between the marker comments replaced by ``table``."""
+    old = between_markers(text, where=where)
+    start, end = MARKERS
+    head, _, rest = text.partition(start)
+    return (
+        head + start + "\n" + table.strip("\n") + "\n" + end + rest.partition(end)[2]
+        if old is not None
+        else text
+    )
+
+
 def render_all(folder: str | Path) -> None:
     """Write ``leaderboard.md``, ``leaderboard.csv`` and ``report.html`` into a results folder."""
     from synthbench.results import read_results

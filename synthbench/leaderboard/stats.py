@@ -101,7 +101,7 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Stat:
     if n < 2:
         return Stat(mean, math.nan, math.nan, n)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return Stat(mean, mean - half, mean + half, n)
 
 

@@ -191,6 +191,33 @@ def make_plan(suite: Suite) -> Plan:
     def real(key: str) -> RealData:
         return load_payload_data(data_payload(suite, key))
 
+    @functools.cache
+    def train_digests(key: str) -> tuple[str, ...]:
+        return tuple(_row_digests(real(key).train))
+
+    @functools.cache
+    def kept(key: str, fraction: float, seed: int | None) -> tuple[int, ...]:
+        return tuple(int(i) for i in _kept_rows(real(key).train, fraction, seed))
+
+    @functools.cache
+    def train_strata(key: str) -> tuple[tuple, ...]:
+        from synthbench.tasks.mixing import strata
+
+        return tuple(strata(real(key).train))
+
+    def needed(key: str, rows: tuple[int, ...], ratio: float) -> dict[str, int]:
+        """Synthetic images per stratum that ``mix`` draws for these real rows at this ratio."""
+        from synthbench.tasks.mixing import allocate
+
+        counts: dict[tuple, int] = {}
+        for i in rows:
+            counts[train_strata(key)[i]] = counts.get(train_strata(key)[i], 0) + 1
+        return {stratum_name(k): v for k, v in allocate(round(ratio * len(rows)), counts).items()}
+
+    def saw_rows(key: str, rows: tuple[int, ...]) -> frozenset[str]:
+        digests = train_digests(key)
+        return frozenset(digests[i] for i in rows)
+
     def source(gen_key: str, data_key: str, fraction: float, subset_seed: int | None) -> Source:
         entry = suite.generators[gen_key]
         cache_key = (gen_key, data_key, fraction, subset_seed if entry.checkpoint is None else None)
@@ -200,7 +227,7 @@ def make_plan(suite: Suite) -> Plan:
         if entry.checkpoint is not None:
             src = _checkpoint_source(entry, data, gen_key)
         else:
-            kept = _kept_rows(data.train, fraction, subset_seed)
+            rows = kept(data_key, fraction, subset_seed)
             cls = registry.generators.get(entry.generator)
             config = cls.Config.for_profile(suite.profile, **entry.settings)
             payload = {
@@ -224,10 +251,7 @@ def make_plan(suite: Suite) -> Plan:
                     + (f" (subset seed {subset_seed})" if subset_seed is not None else ""),
                 )
             )
-            rows = tuple(int(i) for i in kept)
-            src = Source(
-                {"train": cell.key}, (cell.key,), image_digests(data.train.subset(kept)), rows
-            )
+            src = Source({"train": cell.key}, (cell.key,), saw_rows(data_key, rows), rows)
         sources[cache_key] = src
         return src
 
@@ -269,7 +293,7 @@ def make_plan(suite: Suite) -> Plan:
                 if protocol == "pretrain-pool":
                     control_fractions.setdefault(1.0, set()).add("real-pool")
                 for f in grid.real_fractions:
-                    downstream = image_digests(data.train.subset(_kept_rows(data.train, f, seed)))
+                    downstream = saw_rows(exp.data, kept(exp.data, f, seed))
                     for gen_key in exp.generators:
                         entry = suite.generators[gen_key]
                         if not registry.generators.get(
@@ -287,7 +311,7 @@ def make_plan(suite: Suite) -> Plan:
                                 f"{len(downstream)}); list it under [{computed}]"
                             )
                         for ratio in grid.synth_ratios:
-                            counts = _needed(data.train, ratio, f, seed)
+                            counts = needed(exp.data, kept(exp.data, f, seed), ratio)
                             rkey = request(gen_key, exp.data, src, counts)
                             payload = {
                                 **base,
@@ -332,7 +356,9 @@ def make_plan(suite: Suite) -> Plan:
             if not registry.generators.get(entry.generator).capabilities.produces_images:
                 continue
             src = source(gen_key, check.data, 1.0, None)
-            protocol_of(src.saw, image_digests(data.train), heldout, gen_key, 1.0)
+            protocol_of(
+                src.saw, saw_rows(check.data, kept(check.data, 1.0, None)), heldout, gen_key, 1.0
+            )
             counts = _balanced_counts(data.train, n_ref)
             quality_specs.append(
                 (i, check, gen_key, request(gen_key, check.data, src, counts), n_ref)
@@ -465,13 +491,6 @@ def _kept_rows(train: Cohort, fraction: float, seed: int | None) -> np.ndarray:
 
 def stratum_name(key: tuple) -> str:
     return "/".join(str(k) for k in key)
-
-
-def _needed(train: Cohort, ratio: float, fraction: float, seed: int) -> dict[str, int]:
-    from synthbench.tasks.mixing import synthetic_needed
-
-    counts = synthetic_needed(train, synth_ratio=ratio, real_fraction=fraction, seed=seed)
-    return {stratum_name(k): v for k, v in counts.items()}
 
 
 def _balanced_counts(train: Cohort, total: int) -> dict[str, int]:

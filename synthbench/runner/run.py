@@ -283,7 +283,7 @@ def write_results(
     with atomic_dir(out) as work:
         frame = rows_frame(rows)
         frame.to_parquet(work / "rows.parquet", index=False)
-        frame.to_csv(work / "rows.csv", index=False)
+        frame.to_csv(work / "rows.csv", index=False, float_format="%.17g")
         (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         for rel, src in sorted(artifacts.items()):
             dst = work / "artifacts" / rel

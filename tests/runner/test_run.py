@@ -1,0 +1,146 @@
+"""The smoke suite end to end: rows that validate, protocols and controls, a warm rerun that
+computes nothing, resuming after ``kill -9`` with identical results, and the Ray executor."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from synthbench.results import ResultRow, read_results
+from synthbench.runner.run import run_suite
+from synthbench.runner.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "benchmarks" / "smoke.toml"
+#: fields that legitimately differ between two runs of the same cells
+VOLATILE = {"wall_seconds", "git_sha"}
+
+
+def comparable(rows: list[ResultRow]) -> list[tuple]:
+    out = []
+    for r in rows:
+        d = r.model_dump(exclude=VOLATILE)
+        d["qualifiers"] = tuple(sorted(d["qualifiers"].items()))
+        out.append(tuple(sorted(d.items())))
+    return sorted(out, key=repr)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One uninterrupted local run of the smoke suite (shared by the tests below)."""
+    root = tmp_path_factory.mktemp("smoke")
+    report = run_suite(load_suite(SMOKE), root / "out", cache=root / "cache", workers=2)
+    return root, report
+
+
+def test_smoke_rows_validate_and_carry_protocols(smoke_run):
+    root, report = smoke_run
+    assert not report.failed
+    rows = read_results(root / "out")
+    assert comparable(rows) == comparable(report.rows)
+    # the CSV holds the same rows as the Parquet file
+    (root / "csv").mkdir(exist_ok=True)
+    (root / "csv" / "rows.csv").write_bytes((root / "out" / "rows.csv").read_bytes())
+    assert comparable(read_results(root / "csv")) == comparable(rows)
+    tasks = [r for r in rows if r.task]
+    assert {r.protocol for r in tasks} == {"same-data", "pretrain-pool"}
+    assert all(r.suite == "smoke" and r.seed in (0, 1) and r.profile == "smoke" for r in tasks)
+    pool = [r for r in tasks if r.protocol == "pretrain-pool"]
+    gens = {r.generator for r in pool}
+    assert {"real-only", "real-pool", "cvae", "classical-aug"} <= gens
+    assert all(r.real_fraction == 1.0 for r in pool if r.generator == "real-pool")
+    assert all(r.real_fraction == 0.5 for r in pool if r.generator != "real-pool")
+    # the downstream model of a pretrain-pool row saw half the real images the generator saw
+    cvae = [r for r in pool if r.generator == "cvae" and r.metric == "accuracy"]
+    assert cvae and all(r.n_real < 112 and r.checkpoint for r in cvae)
+    same = [r for r in tasks if r.protocol == "same-data" and r.generator != "real-only"]
+    assert all(r.real_fraction == 1.0 and r.n_real == 112 for r in same)
+    quality = [r for r in rows if not r.task]
+    assert {r.generator for r in quality} == {"real-vs-real", "cvae", "classical-aug"}
+    floor = [r for r in quality if r.generator == "real-vs-real" and r.metric == "fd"]
+    assert len(floor) == 1 and floor[0].n_synth == floor[0].n_real
+    manifest = json.loads((root / "out" / "manifest.json").read_text())
+    assert manifest["cells_computed"] == report.computed and manifest["failed"] == {}
+    assert manifest["suite"]["name"] == "smoke" and "torch" in manifest["packages"]
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html"):
+        assert (root / "out" / name).stat().st_size > 0
+    assert list((root / "out" / "artifacts" / "samples").rglob("*.png"))
+
+
+def test_warm_rerun_computes_nothing_and_gives_the_same_rows(smoke_run):
+    root, first = smoke_run
+    again = run_suite(load_suite(SMOKE), root / "out2", cache=root / "cache", workers=2)
+    assert again.computed == 0 and again.reused == first.computed + first.reused
+    assert comparable(again.rows) == comparable(first.rows)
+
+
+def _cells_done(cache: Path) -> dict[str, float]:
+    return {str(p.parent): p.stat().st_mtime_ns for p in cache.glob("*/*/cell.json")}
+
+
+def test_kill_9_then_resume_gives_identical_results(smoke_run, tmp_path):
+    _root, first = smoke_run
+    cache = tmp_path / "cache"
+    command = [
+        sys.executable,
+        "-m",
+        "synthbench.cli",
+        "run",
+        str(SMOKE),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(cache),
+        "--workers",
+        "2",
+        "--format",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and len(_cells_done(cache)) < 6 and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _cells_done(cache)
+    assert 0 < len(before) < first.computed + first.reused
+    assert not (tmp_path / "out").exists()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    after = _cells_done(cache)
+    assert all(after[k] == v for k, v in before.items()), "a finished cell was recomputed"
+    assert f"{len(after) - len(before)} cells computed, {len(before)} reused" in result.stdout
+    assert not [p for p in cache.glob("*/.*") if ".tmp-" in p.name], "temporary folders left"
+    assert comparable(read_results(tmp_path / "out")) == comparable(first.rows)
+
+
+def test_ray_executor_gives_the_local_results(smoke_run, tmp_path):
+    _root, first = smoke_run
+    report = run_suite(
+        load_suite(SMOKE), tmp_path / "out", cache=tmp_path / "cache", executor="ray", workers=2
+    )
+    assert not report.failed and report.computed == first.computed + first.reused
+    assert comparable(report.rows) == comparable(first.rows)
+
+
+def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path):
+    text = SMOKE.read_text().replace(
+        "settings = { steps = 30 }", "settings = { steps = 30, lr = -1.0 }"
+    )
+    (tmp_path / "s.toml").write_text(text)
+    suite = load_suite(tmp_path / "s.toml")
+    report = run_suite(suite, tmp_path / "out", cache=tmp_path / "cache", workers=2)
+    assert report.failed
+    assert all("cvae" in m for m in report.failed.values()), report.failed
+    rows = read_results(tmp_path / "out")
+    assert {r.generator for r in rows if r.task} >= {"real-only", "classical-aug"}
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["failed"] == report.failed

@@ -1,0 +1,164 @@
+"""Suites: the shipped ones validate; each kind of bad suite is one line, exit 2, nothing written."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthbench.errors import SynthbenchError
+from synthbench.runner.plan import make_plan, protocol_of
+from synthbench.runner.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = sorted((ROOT / "benchmarks").glob("*.toml"))
+
+GOOD = """
+name = "t"
+profile = "smoke"
+seeds = [0, 1]
+
+[data.oct]
+spec = "phantom:oct?n=120&size=16"
+
+[generators.classical-aug]
+
+[[experiments]]
+task = "classification"
+data = "oct"
+generators = ["classical-aug"]
+same-data = { synth_ratios = [1] }
+pretrain-pool = { synth_ratios = [1], real_fractions = [0.5] }
+"""
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "synthbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_shipped_suites_validate(path, tmp_path, monkeypatch):
+    if path.stem == "medmnist":  # real data: a file in MedMNIST's layout where the suite looks
+        import numpy as np
+
+        folder = tmp_path / "data" / "medmnist"
+        folder.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        arrays = {}
+        for split, n in {"train": 2000, "val": 200, "test": 200}.items():
+            arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+            arrays[f"{split}_labels"] = (np.arange(n) % 4).astype(np.uint8)[:, None]
+        np.savez_compressed(folder / "octmnist.npz", **arrays)
+        monkeypatch.chdir(tmp_path)
+    plan = make_plan(load_suite(path))
+    assert plan.of_kind("task")
+
+
+def test_good_suite_plans_protocols_and_controls(tmp_path):
+    (tmp_path / "s.toml").write_text(GOOD)
+    plan = make_plan(load_suite(tmp_path / "s.toml"))
+    notes = [n for c in plan.of_kind("task") for n in c.annotations]
+    assert {"generator": "real-pool", "protocol": "pretrain-pool"} in notes
+    assert {"generator": "real-only", "protocol": "same-data"} in notes
+    assert {"generator": "real-only", "protocol": "pretrain-pool"} in notes
+    # real only at fraction 1 serves the same-data control and the real-pool ceiling: one cell
+    full = [
+        c
+        for c in plan.of_kind("task")
+        if c.payload["synth_ratio"] == 0 and c.payload["real_fraction"] == 1
+    ]
+    assert len(full) == 2  # two seeds
+    assert all(len(c.annotations) == 2 for c in full)
+    # one training of the generator on the whole pool serves both protocols
+    assert len(plan.of_kind("train")) == 1
+
+
+BAD = {
+    "unknown key": (
+        GOOD.replace('profile = "smoke"', 'profile = "smoke"\ncolour = "red"'),
+        "colour: unknown key",
+    ),
+    "unknown nested key": (
+        GOOD.replace(
+            "same-data = { synth_ratios = [1] }", "same-data = { synth_ratios = [1], ratio = 2 }"
+        ),
+        "experiments.0.same-data.ratio: unknown key",
+    ),
+    "unknown generator": (
+        GOOD.replace(
+            "[generators.classical-aug]", "[generators.classical-aug]\n[generators.minin]"
+        ).replace('generators = ["classical-aug"]', 'generators = ["classical-aug", "minin"]'),
+        "did you mean",
+    ),
+    "unknown task": (
+        GOOD.replace('task = "classification"', 'task = "clasification"'),
+        "did you mean",
+    ),
+    "negative ratio": (
+        GOOD.replace("same-data = { synth_ratios = [1] }", "same-data = { synth_ratios = [-1] }"),
+        "synthetic ratios must be > 0",
+    ),
+    "real fraction above 1": (
+        GOOD.replace("real_fractions = [0.5]", "real_fractions = [1.5]"),
+        "real fractions must be in (0, 1]",
+    ),
+    "real fraction 0": (
+        GOOD.replace("real_fractions = [0.5]", "real_fractions = [0]"),
+        "real fractions must be in (0, 1]",
+    ),
+    "missing data path": (
+        GOOD.replace("phantom:oct?n=120&size=16", "imagefolder:/nonexistent/images"),
+        "/nonexistent/images",
+    ),
+    "task the data cannot serve": (
+        GOOD.replace('task = "classification"', 'task = "biomarker-survival"'),
+        "biomarker-survival cannot run on data.oct",
+    ),
+    "unknown data key": (GOOD.replace('data = "oct"', 'data = "fundus"'), "no data set 'fundus'"),
+    "unknown metric": (
+        GOOD + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\nmetrics = ["fid"]\n',
+        "did you mean",
+    ),
+    "not TOML": ("name = ", "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_suite_is_one_line_exit_2_nothing_written(tmp_path, case):
+    text, expected = BAD[case]
+    (tmp_path / "s.toml").write_text(text)
+    for command in (["validate", "s.toml"], ["run", "s.toml", "--out", "res", "--cache", "cache"]):
+        result = cli(*command, cwd=tmp_path)
+        assert result.returncode == 2, (case, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (case, lines)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_missing_medmnist_file_says_where_to_put_it(tmp_path):
+    suite = ROOT / "benchmarks" / "medmnist.toml"
+    text = (
+        suite.read_text()
+        .replace("root = ", "root = ")
+        .replace('"data/medmnist"', f'"{tmp_path}/none"')
+    )
+    (tmp_path / "m.toml").write_text(text)
+    with pytest.raises(SynthbenchError, match=r"\.npz"):
+        make_plan(load_suite(tmp_path / "m.toml"))
+
+
+def test_protocol_of():
+    a, b, c, d = (frozenset({x}) for x in "abcd")
+    assert protocol_of(a | b, a | b, c, "g", 1.0) == "same-data"
+    assert protocol_of(a | b, a, c, "g", 0.5) == "pretrain-pool"
+    with pytest.raises(SynthbenchError, match="validation or test"):
+        protocol_of(a | c, a, c, "g", 0.5)
+    with pytest.raises(SynthbenchError, match="neither"):
+        protocol_of(a, a | b, c | d, "g", 1.0)

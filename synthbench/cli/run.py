@@ -160,13 +160,25 @@ def leaderboard(
     out: Annotated[
         Path | None, typer.Option("--out", help="write to this file instead of printing")
     ] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--into", help="replace the text between the leaderboard marker comments of this file"
+        ),
+    ] = None,
 ) -> None:
     """Render a results folder's leaderboard from its rows."""
     from synthbench.io import write_text_atomic
-    from synthbench.leaderboard import render
+    from synthbench.leaderboard import render, replace_between_markers
     from synthbench.results import read_results
 
     text = render(read_results(results), fmt, folder=results)
+    if into is not None:
+        if not into.is_file():
+            raise SynthbenchError(f"--into {into}: no such file")
+        write_text_atomic(into, replace_between_markers(into.read_text(), text, where=str(into)))
+        typer.echo(f"updated the leaderboard in {into}")
+        return
     if out is None:
         typer.echo(text, nl=False)
         return

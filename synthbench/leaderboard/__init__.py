@@ -146,14 +146,11 @@ def between_markers(text: str, *, where: str = "the file") -> str:
 
 def replace_between_markers(text: str, table: str, *, where: str = "the file") -> str:
     """``text`` with the part between the marker comments replaced by ``table``."""
-    old = between_markers(text, where=where)
+    between_markers(text, where=where)  # checks the markers
     start, end = MARKERS
     head, _, rest = text.partition(start)
-    return (
-        head + start + "\n" + table.strip("\n") + "\n" + end + rest.partition(end)[2]
-        if old is not None
-        else text
-    )
+    tail = rest.partition(end)[2]
+    return f"{head}{start}\n{table.strip()}\n{end}{tail}"
 
 
 def render_all(folder: str | Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
 import time
 import traceback
@@ -19,6 +20,7 @@ from typing import Any
 
 from synthbench.errors import SynthbenchError
 from synthbench.io import temp_sibling
+from synthbench.machine import host_description
 
 CELL_FILE = "cell.json"
 ROWS_FILE = "rows.jsonl"
@@ -112,6 +114,8 @@ def run_cell(
         "payload": payload,
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "threads": threads,
+        "host": platform.node(),
+        "cpu": host_description(),
         "pid": os.getpid(),
         **summary,
     }

@@ -254,12 +254,31 @@ def _manifest(
         "cells_reused": report.reused,
         "failed": report.failed,
         "seconds": {
-            "total": round(report.seconds, 1),
+            "this run": round(report.seconds, 1),
             "plan": round(plan_seconds, 1),
-            **{f"{k} (cell time, summed)": round(v, 1) for k, v in sorted(timings.items())},
+            **{f"{k} cells computed in this run": round(v, 1) for k, v in sorted(timings.items())},
         },
+        **_cell_record(plan, store),
         "n_rows": len(report.rows),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _cell_record(plan: Plan, store: Store) -> dict[str, Any]:
+    """Where and how long every cell behind the rows took when it was computed (in this run or
+    an earlier one): summed wall seconds per kind, and the machines and thread counts."""
+    seconds: dict[str, float] = {}
+    machines: dict[str, int] = {}
+    for cell in plan.cells.values():
+        if not store.done(cell.kind, cell.key):
+            continue
+        info = store.info(cell.kind, cell.key)
+        seconds[cell.kind] = seconds.get(cell.kind, 0.0) + float(info.get("wall_seconds", 0.0))
+        where = f"{info.get('cpu', 'unrecorded machine')}; {info.get('threads', '?')} thread(s) per cell"
+        machines[where] = machines.get(where, 0) + 1
+    return {
+        "cell_seconds_summed": {k: round(v, 1) for k, v in sorted(seconds.items())},
+        "computed_on": machines,
     }
 
 

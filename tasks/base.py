@@ -143,6 +143,14 @@ class Task:
         raise NotImplementedError
 
 
+def unlabelled(data: RealData) -> str | None:
+    """Why a task that learns classes cannot run on a data set (None when it can)."""
+    train = data.train
+    if (train.label < 0).all() and not train.findings.any():
+        return "its training images have no class labels or findings"
+    return None
+
+
 def _dataset_of(cohort: Cohort) -> str:
     sources = list(dict.fromkeys(cohort.source))
     return sources[0] if len(sources) == 1 else "+".join(sources)

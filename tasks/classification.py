@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synthbench.errors import SynthbenchError
-from synthbench.tasks.base import Metric, Task, TaskConfig
+from synthbench.tasks.base import Metric, Task, TaskConfig, unlabelled
 
 if TYPE_CHECKING:
     import torch
@@ -73,10 +73,7 @@ class Classification(Task):
 
     @classmethod
     def serves(cls, data: RealData) -> str | None:
-        train = data.train
-        if (train.label < 0).all() and not train.findings.any():
-            return "its training images have no class labels or findings"
-        return None
+        return unlabelled(data)
 
     config: ClassificationConfig
 

@@ -278,6 +278,11 @@ class Generator:
             )
         return images, texts
 
+    def sampling_precision(self) -> str:
+        """The arithmetic :meth:`sample` runs at (recorded beside results): ``fp32`` unless the
+        generator samples under autocast (``bf16`` / ``fp16``)."""
+        return "fp32"
+
     def source(self, seed: int) -> str:
         return f"{self.name}@{self.config_hash}?seed={seed}"
 

@@ -90,6 +90,7 @@ class DDPM(NeuralGenerator):
     name = "ddpm"
     Config = DDPMConfig
     capabilities = Capabilities(conditioning="label", trains=True)
+    autocast_sampling = True
     config: DDPMConfig
 
     def _build_unet(self, channels: int, size: int, n_classes: int) -> Any:

@@ -203,6 +203,7 @@ class Minim(NeuralGenerator):
     name = "minim"
     Config = MinimConfig
     capabilities = Capabilities(conditioning="text", feedback=True, transfer=True, trains=True)
+    autocast_sampling = True
     config: MinimConfig
     block_size = 32
     #: with ``pooled_norm``: the per-dimension mean and standard deviation it standardises with

@@ -243,6 +243,14 @@ class NeuralGenerator(Generator):
     """Base of the generators that train through the shared loop (``training.train``)."""
 
     config: NeuralConfig
+    #: True where ``_generate`` runs the network under autocast at the config's precision
+    autocast_sampling: ClassVar[bool] = False
+
+    def sampling_precision(self) -> str:
+        if not self.autocast_sampling:
+            return "fp32"
+        precision = self._inference_device()[1]
+        return "fp32" if precision == "no" else precision
 
     def _train(
         self,

@@ -45,6 +45,12 @@ def test_wheel_contains_namespaced_packages(tmp_path):
     assert "synthbench/generators/__init__.py" in names
     assert "synthbench/tasks/__init__.py" in names
     assert "synthbench/data/phantoms/oct.py" in names
-    for module in ("cli/__init__.py", "cli/run.py", "runner/plan.py", "leaderboard/html.py", "nets.py"):
+    for module in (
+        "cli/__init__.py",
+        "cli/run.py",
+        "runner/plan.py",
+        "leaderboard/html.py",
+        "nets.py",
+    ):
         assert f"synthbench/{module}" in names, module
     assert not any(n.startswith(("tasks/", "generators/", "tests/")) for n in names)

@@ -183,19 +183,10 @@ def _sample(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict
         "config_hash": gen.config_hash,
         "n": len(cohort),
         "images_per_s": round(len(cohort) / max(seconds, 1e-9), 3),
-        "precision": _precision(gen),
+        "precision": gen.sampling_precision(),
+        "device": str(gen._inference_device()[0]) if hasattr(gen, "_inference_device") else "cpu",
         "artifacts": {"grid": "grid.png"},
     }
-
-
-def _precision(gen: Any) -> str:
-    choice = getattr(gen.config, "mixed_precision", None)
-    if choice is None:
-        return "fp32"
-    from synthbench.generators.training import resolve_mixed_precision
-
-    resolved = resolve_mixed_precision(choice, "cpu")
-    return {"no": "fp32"}.get(resolved, resolved)
 
 
 def _subset(cohort: Any, n: int, seed: int) -> Any:

@@ -240,7 +240,7 @@ def _manifest(
         "packages": packages,
         "host": platform.node(),
         "cpu": host_description(),
-        "device": "cpu",
+        "device": {"downstream and quality": "cpu", "sampling": _sampling_devices(plan, store)},
         "precision": {
             "downstream": "fp32",
             "quality": "fp32",
@@ -280,6 +280,15 @@ def _cell_record(plan: Plan, store: Store) -> dict[str, Any]:
         "cell_seconds_summed": {k: round(v, 1) for k, v in sorted(seconds.items())},
         "computed_on": machines,
     }
+
+
+def _sampling_devices(plan: Plan, store: Store) -> dict[str, str]:
+    out = {}
+    for cell in plan.of_kind("sample"):
+        if store.done("sample", cell.key):
+            info = store.info("sample", cell.key)
+            out[f"{info['generator']}@{info['config_hash']}"] = info.get("device", "cpu")
+    return out
 
 
 def _sampling_precisions(plan: Plan, store: Store) -> dict[str, str]:

@@ -143,6 +143,7 @@ def data_show(
 def _attach_commands() -> None:
     """One module per command group; each imports only typer at load."""
     from synthbench.cli.evaluate import evaluate
+    from synthbench.cli.feedback import app as feedback_app
     from synthbench.cli.generators import generate, retune, train
     from synthbench.cli.run import leaderboard, run, validate
     from synthbench.cli.task import task
@@ -155,6 +156,7 @@ def _attach_commands() -> None:
     app.command("run")(run)
     app.command("validate")(validate)
     app.command("leaderboard")(leaderboard)
+    app.add_typer(feedback_app, name="feedback")
 
 
 _attach_commands()

@@ -1,0 +1,99 @@
+"""``synthbench feedback``: batches to rate, the rating page, ratings in and out (a typer
+sub-app attached in ``synthbench.cli``). Heavy libraries load inside the commands.
+
+    synthbench feedback sample CKPT --prompts "OCT: large drusen." -n 8 --out batch/
+    synthbench feedback serve batch/ [--host 127.0.0.1] [--port 8000]
+    synthbench feedback export batch/ [--format csv|jsonl] [--out FILE]
+    synthbench feedback import batch/ ratings.csv
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthbench.errors import SynthbenchError
+
+app = typer.Typer(
+    help="Rate generated images: batches, the rating page, ratings.", no_args_is_help=True
+)
+
+
+@app.command("sample")
+def sample(
+    checkpoint: Annotated[str, typer.Argument(help="checkpoint folder or shipped:<name>")],
+    out: Annotated[Path, typer.Option("--out", help="batch folder to write")],
+    prompts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prompts", help="'Modality: findings' prompt (repeatable); default: balanced classes"
+        ),
+    ] = None,
+    n: Annotated[
+        int, typer.Option("-n", min=1, help="images per prompt (or in all without prompts)")
+    ] = 8,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+) -> None:
+    """Sample a batch of images to rate (PNG files, prompts, provenance)."""
+    from synthbench.feedback.batch import make_batch
+
+    if out.exists() and not out.is_dir():
+        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    batch = make_batch(checkpoint, out, prompts=prompts or [], n=n, seed=seed)
+    typer.echo(f"wrote {out} ({len(batch.items)} images of {batch.generator} {batch.config_hash})")
+
+
+@app.command("serve")
+def serve(
+    batch: Annotated[Path, typer.Argument(help="batch folder written by 'feedback sample'")],
+    host: Annotated[
+        str, typer.Option(help="address to bind (default: this machine only)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8000,
+) -> None:
+    """Start the rating page (prints its URL with a random access token)."""
+    from synthbench.feedback.server import serve as run_server
+
+    run_server(batch, host=host, port=port, echo=typer.echo)
+
+
+@app.command("export")
+def export(
+    batch: Annotated[Path, typer.Argument(help="batch folder")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default: print)")
+    ] = None,
+) -> None:
+    """Write the batch's ratings (one per item and rater) as CSV or JSON lines."""
+    from synthbench.feedback.batch import load_batch
+    from synthbench.feedback.store import DB_FILE, RatingStore
+    from synthbench.io import write_text_atomic
+
+    items = load_batch(batch).item_ids()
+    if not (batch / DB_FILE).is_file():
+        raise SynthbenchError(f"{batch}: no ratings yet ({DB_FILE} is missing)")
+    text = RatingStore(batch / DB_FILE, items=items).export(fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if out.is_dir():
+        raise SynthbenchError(f"--out {out}: an existing folder; give a file name")
+    write_text_atomic(out, text)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("import")
+def import_ratings(
+    batch: Annotated[Path, typer.Argument(help="batch folder")],
+    ratings: Annotated[Path, typer.Argument(help="a .csv or .jsonl file of ratings")],
+) -> None:
+    """Add ratings gathered elsewhere (checked whole first: a bad row adds nothing)."""
+    from synthbench.feedback.batch import load_batch
+    from synthbench.feedback.store import DB_FILE, RatingStore
+
+    items = load_batch(batch).item_ids()
+    n = RatingStore(batch / DB_FILE, items=items).import_file(ratings)
+    typer.echo(f"added {n} ratings to {batch / DB_FILE}")

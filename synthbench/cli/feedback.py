@@ -97,3 +97,31 @@ def import_ratings(
     items = load_batch(batch).item_ids()
     n = RatingStore(batch / DB_FILE, items=items).import_file(ratings)
     typer.echo(f"added {n} ratings to {batch / DB_FILE}")
+
+
+@app.command("simulate")
+def simulate(
+    batch: Annotated[Path, typer.Argument(help="batch folder of phantom images")],
+    noise: Annotated[
+        float, typer.Option(help="rater noise: sd of the scores before rounding")
+    ] = 0.3,
+    bias: Annotated[
+        float, typer.Option(help="added to both scores (lenient > 0, strict < 0)")
+    ] = 0.0,
+    seed: Annotated[
+        int, typer.Option(help="seed of the fresh simulation, the judges and the noise")
+    ] = 0,
+    name: Annotated[str, typer.Option(help="rater name recorded with the ratings")] = "simulated",
+) -> None:
+    """Rate a batch with the simulated rater (judges trained on a fresh phantom simulation)."""
+    from synthbench.feedback.rater import RaterSettings
+    from synthbench.feedback.rater import simulate as run_rater
+
+    ratings = run_rater(batch, RaterSettings(noise=noise, bias=bias, seed=seed, name=name))
+    top = sum(r.realism == 3 and r.fidelity == 3 for r in ratings)
+    mean_r = sum(r.realism or 0 for r in ratings) / len(ratings)
+    mean_f = sum(r.fidelity or 0 for r in ratings) / len(ratings)
+    typer.echo(
+        f"rated {len(ratings)} images as {name!r}: realism {mean_r:.2f}, fidelity {mean_f:.2f} "
+        f"(mean of 1-3); top-rated (3 and 3): {top / len(ratings):.1%}"
+    )

@@ -11,10 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from synthbench.errors import SynthbenchError
+
+if TYPE_CHECKING:
+    from synthbench.cohort import Cohort
 
 BATCH_FILE = "batch.json"
 IMAGES = "images"
@@ -59,12 +63,9 @@ def make_batch(
     seed: int = 0,
 ) -> Batch:
     """Sample ``n`` images per prompt (or ``n`` balanced ones without prompts) into a batch."""
-    from PIL import Image
-
     from synthbench.generators.base import load_generator
     from synthbench.generators.conditions import Conditions
     from synthbench.generators.shipped import resolve_checkpoint
-    from synthbench.io import atomic_dir
 
     if n < 1:
         raise FeedbackError(f"-n must be at least 1, got {n}")
@@ -76,6 +77,24 @@ def make_batch(
     cohort = gen.sample(conditions, seed=seed)
     if len(cohort) == 0:
         raise FeedbackError(f"{gen.name} makes no images; nothing to rate")
+    return write_batch(
+        cohort,
+        out,
+        checkpoint=str(path),
+        generator=gen.name,
+        config_hash=gen.config_hash,
+        seed=seed,
+    )
+
+
+def write_batch(
+    cohort: Cohort, out: str | Path, *, checkpoint: str, generator: str, config_hash: str, seed: int
+) -> Batch:
+    """A batch folder from any cohort (its reports are the prompts)."""
+    from PIL import Image
+
+    from synthbench.io import atomic_dir
+
     items = []
     with atomic_dir(out) as work:
         (work / IMAGES).mkdir()
@@ -86,21 +105,21 @@ def make_batch(
             modality = str(cohort.modality[i])
             label = int(cohort.label[i])
             names = cohort.label_names.get(modality, [])
+            class_name = names[label] if 0 <= label < len(names) else ""
             items.append(
                 BatchItem(
                     id=f"{i:05d}",
-                    prompt=str(cohort.text[i])
-                    or f"{modality}: {names[label] if 0 <= label < len(names) else ''}",
+                    prompt=str(cohort.text[i]) or f"{modality}: {class_name}",
                     image=name,
                     modality=modality,
-                    label=names[label] if 0 <= label < len(names) else "",
+                    label=class_name,
                 )
             )
         cohort.save(work / "cohort")
         batch = Batch(
-            checkpoint=str(path),
-            generator=gen.name,
-            config_hash=gen.config_hash,
+            checkpoint=checkpoint,
+            generator=generator,
+            config_hash=config_hash,
             seed=seed,
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             items=items,

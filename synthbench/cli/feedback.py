@@ -125,3 +125,27 @@ def simulate(
         f"rated {len(ratings)} images as {name!r}: realism {mean_r:.2f}, fidelity {mean_f:.2f} "
         f"(mean of 1-3); top-rated (3 and 3): {top / len(ratings):.1%}"
     )
+
+
+@app.command("reward")
+def reward(
+    batches: Annotated[list[Path], typer.Argument(help="rated batch folders")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the reward model")],
+    epochs: Annotated[int, typer.Option(min=1, help="training epochs")] = 60,
+    seed: Annotated[int, typer.Option(help="seed of the split and the training")] = 0,
+) -> None:
+    """Train a reward model (image + prompt -> expected rating) on the batches' ratings and
+    report its agreement with the raters on held-out items."""
+    from synthbench.feedback.reward import RewardSettings, train_reward
+
+    if out.exists() and not out.is_dir():
+        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    model = train_reward(batches, RewardSettings(epochs=epochs, seed=seed))
+    model.save(out)
+    a = model.agreement
+    typer.echo(
+        f"held-out agreement ({a['n_held_out']:.0f} ratings): realism accuracy "
+        f"{a['realism_accuracy']:.3f}, Spearman {a['realism_spearman']:.3f}; fidelity accuracy "
+        f"{a['fidelity_accuracy']:.3f}, Spearman {a['fidelity_spearman']:.3f}"
+    )
+    typer.echo(f"wrote {out}")

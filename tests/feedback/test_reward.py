@@ -59,7 +59,7 @@ def test_reward_model_learns_realism(batch, tmp_path):
     prompts = list(cohort.text)
     assert np.allclose(again.predict(cohort.images, prompts), model.predict(cohort.images, prompts))
     r = again.reward(cohort.images, prompts)
-    assert r[:150].mean() > r[150:].mean() + 1.0
+    assert r[:150].mean() > r[150:].mean() + 0.8  # realism 3 vs 1, fidelity alike: 1.0 at best
 
 
 def test_no_agreement_from_ratings_without_signal(batch, tmp_path):

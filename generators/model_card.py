@@ -87,3 +87,30 @@ def _training_time(info: dict, seconds: float) -> str:
         # (a run that resumed at the end trained nothing: the time is all the earlier runs')
         text += f" (in runs resumed at step {info['resumed_from']})"
     return text
+
+
+def write_improve_card(
+    out: Path, gen: Generator, parent: str, ratings: list[Path], agreement: dict[str, float]
+) -> None:
+    """The model card of a refined checkpoint: its parent, the ratings it learned from and how
+    well its reward model agrees with the raters on held-out items."""
+    import shlex
+    import sys
+
+    lines = [
+        f"# {gen.name} checkpoint (a refinement round)",
+        "",
+        f"- command: `synthbench {' '.join(shlex.quote(a) for a in sys.argv[1:])}`",
+        f"- parent checkpoint: `{parent}`",
+        f"- ratings: {', '.join(f'`{r}`' for r in ratings)}",
+        f"- method: {gen.fit_info_.get('method', gen.name)}; config hash {gen.config_hash}",
+        "- reward model, held-out agreement with the raters: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in agreement.items()),
+        f"- made with synthbench {__version__}, torch {torch_version()}, on {host_description()}",
+        "",
+    ]
+    parent_card = Path(gen.fit_info_.get("base", {}).get("path", "")) / "README.md"
+    if parent_card.is_file():
+        lines += ["## The parent's model card", ""]
+        lines += [f"#{x}" if x.startswith("#") else x for x in parent_card.read_text().splitlines()]
+    (out / "README.md").write_text("\n".join(lines) + "\n")

@@ -167,6 +167,7 @@ generators: Registry[Any] = _builtins(
         "minim": "synthbench.generators.minim:Minim",
         "folder": "synthbench.generators.folder:Folder",
         "diffusers": "synthbench.generators.diffusers_pipeline:DiffusersPipeline",
+        "best-of-n": "synthbench.generators.best_of_n:BestOfN",
     },
 )
 tasks: Registry[Any] = _builtins(

@@ -145,6 +145,7 @@ def _attach_commands() -> None:
     from synthbench.cli.evaluate import evaluate
     from synthbench.cli.feedback import app as feedback_app
     from synthbench.cli.generators import generate, retune, train
+    from synthbench.cli.improve import improve
     from synthbench.cli.run import leaderboard, run, validate
     from synthbench.cli.task import task
 
@@ -157,6 +158,7 @@ def _attach_commands() -> None:
     app.command("validate")(validate)
     app.command("leaderboard")(leaderboard)
     app.add_typer(feedback_app, name="feedback")
+    app.command("improve")(improve)
 
 
 _attach_commands()

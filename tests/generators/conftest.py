@@ -48,6 +48,8 @@ def fitted(name: str, data, folder_root=None):
         overrides = {"steps": SMOKE_STEPS} if cls.capabilities.trains else {}
         if name == "folder":
             overrides["path"] = str(external_folder(folder_root / "folder"))
+        if name == "best-of-n":
+            overrides.update(best_of_n_parts(folder_root / "best-of-n", data))
         if name == "diffusers":
             overrides.update(
                 pipeline=str(tiny_pipeline(folder_root / "pipeline", data.train.text)),
@@ -71,6 +73,40 @@ def fit_generator(tmp_path_factory):
 
 
 _FOLDER: list = []
+
+
+def best_of_n_parts(root, data):
+    """A saved smoke cvae as the base and a reward model trained on made-up ratings of it."""
+    import numpy as np
+
+    from synthbench.feedback.batch import write_batch
+    from synthbench.feedback.reward import RewardSettings, train_reward
+    from synthbench.feedback.store import DB_FILE, Rating, RatingStore
+
+    if not (root / "reward").is_dir():
+        base = fitted("cvae", data)
+        base.save(root / "base")
+        write_batch(
+            base.sample(16, seed=1),
+            root / "batch",
+            checkpoint=str(root / "base"),
+            generator=base.name,
+            config_hash=base.config_hash,
+            seed=1,
+        )
+        store = RatingStore(root / "batch" / DB_FILE)
+        rng = np.random.default_rng(0)
+        for i in range(16):
+            store.submit(
+                Rating(
+                    item_id=f"{i:05d}",
+                    rater="r",
+                    realism=int(rng.integers(1, 4)),
+                    fidelity=int(rng.integers(1, 4)),
+                )
+            )
+        train_reward([root / "batch"], RewardSettings(epochs=2)).save(root / "reward")
+    return {"base": str(root / "base"), "reward": str(root / "reward")}
 
 
 def external_folder(root):

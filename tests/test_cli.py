@@ -50,6 +50,11 @@ def test_data_make_and_show(tmp_path):
     assert result.exit_code == 0, result.output
     parts = {s: Cohort.load(out / s) for s in ("train", "val", "test")}
     assert sum(len(c) for c in parts.values()) == 40
+    import datasets
+
+    whole = datasets.load_from_disk(str(out))
+    assert isinstance(whole, datasets.DatasetDict) and set(whole) == {"train", "val", "test"}
+    assert {s: len(whole[s]) for s in whole} == {s: len(c) for s, c in parts.items()}
     png = tmp_path / "grid.png"
     result = runner.invoke(app, ["data", "show", str(out), "--out", str(png)])
     assert result.exit_code == 0, result.output

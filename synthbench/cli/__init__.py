@@ -97,10 +97,13 @@ def data_make(
 ) -> None:
     """Load a data spec and write its train / val / test cohorts (Hugging Face `datasets` folders)."""
     from synthbench.data.source import load_data
+    from synthbench.io import write_json_atomic
 
     data = load_data(spec)
     for split, cohort in data.splits().items():
         cohort.save(out / split)
+    # the `datasets` convention for a folder of splits: load_from_disk(out) gives a DatasetDict
+    write_json_atomic(out / "dataset_dict.json", {"splits": list(SPLITS)})
     typer.echo(data.summary())
     typer.echo(f"wrote {', '.join(str(out / s) for s in SPLITS)}")
 

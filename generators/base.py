@@ -129,10 +129,21 @@ class Generator:
 
     # ------------------------------------------------------------------ public API
     def fit(self, train: Cohort, *, seed: int = 0) -> Generator:
-        """Fit on a training cohort (only ever the training split). Returns ``self``."""
+        """Fit on a training cohort (only ever the training split). Returns ``self``.
+
+        The fit is seeded by ``seed`` alone, and the caller's global random state (torch's and
+        numpy's) is as it was afterwards, whatever the generator seeds inside."""
+        import torch
+
         self.schema_ = CohortSchema.of(train, seed=seed)
         self.fit_info_ = {"seed": seed, "n_train": len(train)}
-        self.fit_info_.update(self._fit(train, seed=seed) or {})
+        numpy_state = np.random.get_state()
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                self.fit_info_.update(self._fit(train, seed=seed) or {})
+        finally:
+            np.random.set_state(numpy_state)
         return self
 
     def sample(self, conditions: Conditions | int, *, seed: int = 0) -> Cohort:

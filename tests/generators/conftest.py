@@ -36,26 +36,31 @@ def oct_data():
 _FITTED: dict = {}
 
 
+def unfitted(name: str, data, folder_root):
+    """A smoke-profile generator with what it needs to fit (external folders, a pipeline)."""
+    from synthbench.generators.base import create_generator, get_generator_class
+
+    cls = get_generator_class(name)
+    overrides = {"steps": SMOKE_STEPS} if cls.capabilities.trains else {}
+    if name == "folder":
+        overrides["path"] = str(external_folder(folder_root / "folder"))
+    if name == "best-of-n":
+        overrides.update(best_of_n_parts(folder_root / "best-of-n", data))
+    if name == "diffusers":
+        overrides.update(
+            pipeline=str(tiny_pipeline(folder_root / "pipeline", data.train.text)),
+            num_inference_steps=3,
+        )
+    return create_generator(name, profile="smoke", **overrides)
+
+
 def fitted(name: str, data, folder_root=None):
     """One smoke-profile generator per name, fit once per test session on ``data.train``."""
     import torch
 
-    from synthbench.generators.base import create_generator, get_generator_class
-
     key = (name, id(data))
     if key not in _FITTED:
-        cls = get_generator_class(name)
-        overrides = {"steps": SMOKE_STEPS} if cls.capabilities.trains else {}
-        if name == "folder":
-            overrides["path"] = str(external_folder(folder_root / "folder"))
-        if name == "best-of-n":
-            overrides.update(best_of_n_parts(folder_root / "best-of-n", data))
-        if name == "diffusers":
-            overrides.update(
-                pipeline=str(tiny_pipeline(folder_root / "pipeline", data.train.text)),
-                num_inference_steps=3,
-            )
-        gen = create_generator(name, profile="smoke", **overrides)
+        gen = unfitted(name, data, folder_root)
         before = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -63,6 +68,13 @@ def fitted(name: str, data, folder_root=None):
         finally:
             torch.set_num_threads(before)
     return _FITTED[key]
+
+
+@pytest.fixture(scope="session")
+def unfitted_generator(tmp_path_factory):
+    """``unfitted_generator(name, data)``: a configured smoke-profile generator, not yet fit."""
+    root = tmp_path_factory.mktemp("external-unfitted")
+    return lambda name, data: unfitted(name, data, root)
 
 
 @pytest.fixture(scope="session")

@@ -146,3 +146,18 @@ def test_label_generators_refuse_prompts_without_labels(mixed_data, fit_generato
     gen = fit_generator("ddpm", mixed_data)
     with pytest.raises(SynthbenchError, match="conditioned on class labels"):
         gen.sample(Conditions.from_prompts(["OCT: drusen."]), seed=0)
+
+
+@pytest.mark.parametrize("name", GENERATOR_NAMES)
+def test_fit_leaves_the_global_random_state_alone(name, mixed_data, unfitted_generator):
+    import torch
+
+    gen = unfitted_generator(name, mixed_data)
+    torch.manual_seed(12345)
+    np.random.seed(54321)
+    torch_before, numpy_before = torch.random.get_rng_state(), np.random.get_state()
+    gen.fit(mixed_data.train, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), torch_before), name
+    numpy_after = np.random.get_state()
+    assert numpy_after[0] == numpy_before[0] and (numpy_after[1] == numpy_before[1]).all(), name
+    assert numpy_after[2:] == numpy_before[2:], name

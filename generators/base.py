@@ -294,6 +294,10 @@ class Generator:
         generator samples under autocast (``bf16`` / ``fp16``)."""
         return "fp32"
 
+    def sampling_device(self) -> str:
+        """Where :meth:`sample` runs its networks (recorded beside results)."""
+        return "cpu"
+
     def source(self, seed: int) -> str:
         return f"{self.name}@{self.config_hash}?seed={seed}"
 

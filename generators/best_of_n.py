@@ -84,6 +84,12 @@ class BestOfN(Generator):
         rows = np.arange(len(conditions))
         return np.stack(candidates)[best, rows], [texts[k][i] for i, k in enumerate(best)]
 
+    def sampling_precision(self) -> str:
+        return self.base_.sampling_precision()
+
+    def sampling_device(self) -> str:
+        return self.base_.sampling_device()
+
     def _save_state(self, path: Path) -> None:
         shutil.copytree(self._base_path, path / "base")
         shutil.copytree(self._reward_path, path / "reward")

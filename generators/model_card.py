@@ -90,17 +90,19 @@ def _training_time(info: dict, seconds: float) -> str:
 
 
 def write_improve_card(
-    out: Path, gen: Generator, parent: str, ratings: list[Path], agreement: dict[str, float]
+    out: Path,
+    gen: Generator,
+    parent: str,
+    ratings: list[Path],
+    agreement: dict[str, float],
+    command: str,
 ) -> None:
     """The model card of a refined checkpoint: its parent, the ratings it learned from and how
     well its reward model agrees with the raters on held-out items."""
-    import shlex
-    import sys
-
     lines = [
         f"# {gen.name} checkpoint (a refinement round)",
         "",
-        f"- command: `synthbench {' '.join(shlex.quote(a) for a in sys.argv[1:])}`",
+        f"- command: `{command}`",
         f"- parent checkpoint: `{parent}`",
         f"- ratings: {', '.join(f'`{r}`' for r in ratings)}",
         f"- method: {gen.fit_info_.get('method', gen.name)}; config hash {gen.config_hash}",

@@ -252,6 +252,9 @@ class NeuralGenerator(Generator):
         precision = self._inference_device()[1]
         return "fp32" if precision == "no" else precision
 
+    def sampling_device(self) -> str:
+        return str(self._inference_device()[0])
+
     def _train(
         self,
         modules: dict[str, torch.nn.Module],

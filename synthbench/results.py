@@ -75,7 +75,8 @@ class ResultRow(BaseModel):
     git_sha: str = Field(default_factory=git_sha)
     wall_seconds: float | None = None
     device: str = "cpu"
-    #: the arithmetic the measurement ran at: fp32, bf16 or fp16
+    #: the arithmetic: of the downstream training for task rows, of the sampling that made the
+    #: images for quality rows (the metrics themselves run in fp32); fp32, bf16 or fp16
     precision: str = "fp32"
 
 

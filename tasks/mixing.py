@@ -17,6 +17,7 @@ ratio (1x when the ratio is 0). Validation and test data are never mixed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,15 +131,20 @@ def allocate(total: int, counts: dict[tuple, int]) -> dict[tuple, int]:
     return {k: int(b) for k, b in zip(keys, base)}
 
 
+def quota(keys: Iterable[tuple], total: int) -> dict[tuple, int]:
+    """``total`` images over the strata of ``keys`` (one key per real row), in proportion."""
+    counts: dict[tuple, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return allocate(total, counts)
+
+
 def synthetic_needed(
     real: Cohort, *, synth_ratio: float, real_fraction: float = 1.0, seed: int = 0
 ) -> dict[tuple, int]:
     """How many synthetic images per stratum :func:`mix` will draw (what to ask a generator for)."""
     kept = keep_fraction(real, real_fraction, seed=seed)
-    counts: dict[tuple, int] = {}
-    for key in strata(kept):
-        counts[key] = counts.get(key, 0) + 1
-    return allocate(round(synth_ratio * len(kept)), counts)
+    return quota(strata(kept), round(synth_ratio * len(kept)))
 
 
 def keep_fraction(real: Cohort, real_fraction: float, *, seed: int = 0) -> Cohort:
@@ -196,17 +202,14 @@ def mix(
             f"synthetic images are {synthetic.image_shape[1:]} px and real ones {kept.image_shape[1:]}; "
             "generate at the real data's size"
         )
-    counts: dict[tuple, int] = {}
-    for key in strata(kept):
-        counts[key] = counts.get(key, 0) + 1
-    quota = allocate(n_synth, counts)
+    wanted = quota(strata(kept), n_synth)
     pool: dict[tuple, list[int]] = {}
     for i, key in enumerate(strata(synthetic)):
         pool.setdefault(key, []).append(i)
     rng = np.random.default_rng([seed, 0x5EED])
     chosen: list[np.ndarray] = []
     short = []
-    for key, k in quota.items():
+    for key, k in wanted.items():
         rows = np.asarray(pool.get(key, []), np.int64)
         if len(rows) < k:
             short.append(f"{'/'.join(map(str, key))}: {len(rows)} of {k}")

@@ -85,7 +85,7 @@ def train(
     gen.fit_info_.update({"data": data, "profile": profile})
     gen.save(out)
     seconds = time.perf_counter() - t0
-    write_model_card(out, gen, data, profile, seed, seconds, _command())
+    write_model_card(out, gen, data, profile, seed, seconds, command_line())
     if state_dir.exists() and not keep_state:
         import shutil
 
@@ -216,7 +216,7 @@ def retune(
         "",
         "## Sampling settings changed",
         "",
-        f"- command: `{_command()}`",
+        f"- command: `{command_line()}`",
         f"- from the checkpoint of config hash {old_hash} above (same weights); "
         f"config hash now {gen.config_hash}",
         *[f"- `{k}`: `{a}` -> `{b}`" for k, (a, b) in changed.items()],
@@ -226,7 +226,7 @@ def retune(
     typer.echo(f"wrote {out} (config {gen.config_hash}, was {old_hash})")
 
 
-def _command() -> str:
+def command_line() -> str:
     """The command line that is running, as a user would type it."""
     return "synthbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
 

@@ -32,6 +32,7 @@ def improve(
     """Refine a checkpoint from the ratings of batches sampled from it (one round)."""
     import tempfile
 
+    from synthbench.cli.generators import command_line
     from synthbench.cohort import Cohort
     from synthbench.feedback.reward import RewardSettings, train_reward
     from synthbench.generators.best_of_n import BestOfN, BestOfNConfig
@@ -54,7 +55,7 @@ def improve(
         gen.fit(Cohort.load(ratings[0] / "cohort"), seed=seed)
         gen.fit_info_.update({"method": method, "ratings": [str(r) for r in ratings]})
         gen.save(out)
-    write_improve_card(out, gen, checkpoint, ratings, model.agreement)
+    write_improve_card(out, gen, checkpoint, ratings, model.agreement, command_line())
     a = model.agreement
     typer.echo(
         f"reward model held-out agreement: realism Spearman {a['realism_spearman']:.3f}, "

@@ -215,19 +215,14 @@ def _rank(entries: list[Entry], metrics: list[tuple[str, str, bool | None]]) -> 
 
 
 def _quality_tables(rows: list[ResultRow]) -> list[QualityTable]:
-    tables: dict[tuple[str, str], QualityTable] = {}
+    """One table per data set; its feature extractor is the one its FD was computed on."""
+    tables: dict[str, QualityTable] = {}
     for r in rows:
         if r.qualifiers or r.metric not in QUALITY:
             continue
-        key = (
-            r.dataset,
-            r.feature_extractor
-            if r.metric in ("fd", "kd", "precision", "recall", "coverage")
-            else "",
-        )
-        table = tables.setdefault((r.dataset, ""), QualityTable(r.dataset, "", [], {}, {}))
-        if key[1]:
-            table.feature_extractor = key[1]
+        table = tables.setdefault(r.dataset, QualityTable(r.dataset, "", [], {}, {}))
+        if r.metric == "fd":
+            table.feature_extractor = r.feature_extractor
         if r.metric not in [m for m, _ in table.metrics]:
             table.metrics.append((r.metric, r.higher_is_better))
         table.values.setdefault(r.generator, {})[r.metric] = r.value

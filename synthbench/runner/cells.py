@@ -184,7 +184,7 @@ def _sample(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict
         "n": len(cohort),
         "images_per_s": round(len(cohort) / max(seconds, 1e-9), 3),
         "precision": gen.sampling_precision(),
-        "device": str(gen._inference_device()[0]) if hasattr(gen, "_inference_device") else "cpu",
+        "device": gen.sampling_device(),
         "artifacts": {"grid": "grid.png"},
     }
 

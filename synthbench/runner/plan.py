@@ -164,8 +164,13 @@ def load_payload_data(payload: dict[str, Any]) -> RealData:
     return _load(payload["spec"], tuple(mods) if mods else None)
 
 
+def row_digests(cohort: Cohort) -> list[str]:
+    """The SHA-1 of each image's bytes: how the runner tells which real images a model saw."""
+    return [hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images]
+
+
 def image_digests(cohort: Cohort) -> frozenset[str]:
-    return frozenset(hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images)
+    return frozenset(row_digests(cohort))
 
 
 # ---------------------------------------------------------------------------------- planning
@@ -193,7 +198,7 @@ def make_plan(suite: Suite) -> Plan:
 
     @functools.cache
     def train_digests(key: str) -> tuple[str, ...]:
-        return tuple(_row_digests(real(key).train))
+        return tuple(row_digests(real(key).train))
 
     @functools.cache
     def kept(key: str, fraction: float, seed: int | None) -> tuple[int, ...]:
@@ -207,12 +212,11 @@ def make_plan(suite: Suite) -> Plan:
 
     def needed(key: str, rows: tuple[int, ...], ratio: float) -> dict[str, int]:
         """Synthetic images per stratum that ``mix`` draws for these real rows at this ratio."""
-        from synthbench.tasks.mixing import allocate
+        from synthbench.tasks.mixing import quota
 
-        counts: dict[tuple, int] = {}
-        for i in rows:
-            counts[train_strata(key)[i]] = counts.get(train_strata(key)[i], 0) + 1
-        return {stratum_name(k): v for k, v in allocate(round(ratio * len(rows)), counts).items()}
+        keys = train_strata(key)
+        wanted = quota((keys[i] for i in rows), round(ratio * len(rows)))
+        return {stratum_name(k): v for k, v in wanted.items()}
 
     def saw_rows(key: str, rows: tuple[int, ...]) -> frozenset[str]:
         digests = train_digests(key)
@@ -468,14 +472,10 @@ def _checkpoint_source(entry: GeneratorEntry, data: RealData, name: str) -> Sour
         )
     saw = image_digests(_load(str(trained_on), None).train)
     own = image_digests(data.train) | image_digests(data.val) | image_digests(data.test)
-    rows = tuple(i for i, d in enumerate(_row_digests(data.train)) if d in saw)
+    rows = tuple(i for i, d in enumerate(row_digests(data.train)) if d in saw)
     return Source(
         {"checkpoint": str(path), "digest": folder_digest(str(path))}, (), saw & own, rows
     )
-
-
-def _row_digests(cohort: Cohort) -> list[str]:
-    return [hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images]
 
 
 def _kept_rows(train: Cohort, fraction: float, seed: int | None) -> np.ndarray:
@@ -494,12 +494,9 @@ def stratum_name(key: tuple) -> str:
 
 
 def _balanced_counts(train: Cohort, total: int) -> dict[str, int]:
-    from synthbench.tasks.mixing import allocate, strata
+    from synthbench.tasks.mixing import quota, strata
 
-    counts: dict[tuple, int] = {}
-    for key in strata(train):
-        counts[key] = counts.get(key, 0) + 1
-    return {stratum_name(k): v for k, v in allocate(total, counts).items()}
+    return {stratum_name(k): v for k, v in quota(strata(train), total).items()}
 
 
 def conditions_cohort(train: Cohort, rows: Iterable[int], counts: dict[str, int]) -> Cohort:

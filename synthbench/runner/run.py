@@ -240,11 +240,14 @@ def _manifest(
         "packages": packages,
         "host": platform.node(),
         "cpu": host_description(),
-        "device": {"downstream and quality": "cpu", "sampling": _sampling_devices(plan, store)},
+        "device": {
+            "downstream and quality": "cpu",
+            "sampling": _per_generator(plan, store, "device", "unrecorded"),
+        },
         "precision": {
             "downstream": "fp32",
             "quality": "fp32",
-            "sampling": _sampling_precisions(plan, store),
+            "sampling": _per_generator(plan, store, "precision", "unrecorded"),
         },
         "executor": executor,
         "workers": workers,
@@ -282,21 +285,13 @@ def _cell_record(plan: Plan, store: Store) -> dict[str, Any]:
     }
 
 
-def _sampling_devices(plan: Plan, store: Store) -> dict[str, str]:
+def _per_generator(plan: Plan, store: Store, field: str, default: str) -> dict[str, str]:
+    """One field of every finished sample cell's record, by ``generator@config_hash``."""
     out = {}
     for cell in plan.of_kind("sample"):
         if store.done("sample", cell.key):
             info = store.info("sample", cell.key)
-            out[f"{info['generator']}@{info['config_hash']}"] = info.get("device", "cpu")
-    return out
-
-
-def _sampling_precisions(plan: Plan, store: Store) -> dict[str, str]:
-    out = {}
-    for cell in plan.of_kind("sample"):
-        if store.done("sample", cell.key):
-            info = store.info("sample", cell.key)
-            out[f"{info['generator']}@{info['config_hash']}"] = info.get("precision", "fp32")
+            out[f"{info['generator']}@{info['config_hash']}"] = info.get(field, default)
     return out
 
 

@@ -1,7 +1,6 @@
 """The HTML report in a real headless browser (Debian's chromium driven by Playwright): every
 image loads, nothing is fetched from the network, and the page logs no console errors."""
 
-import shutil
 from pathlib import Path
 
 from synthbench.leaderboard import render_all
@@ -9,25 +8,9 @@ from synthbench.runner.run import run_suite
 from synthbench.runner.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "Debian's chromium is needed: apt-get install chromium (make test installs it)"
-    return path
-
-
-def test_report_loads_offline_with_every_plot(tmp_path):
+def test_report_loads_offline_with_every_plot(tmp_path, chromium_launch):
     from playwright.sync_api import sync_playwright
 
     text = (ROOT / "benchmarks" / "smoke.toml").read_text()
@@ -47,7 +30,7 @@ def test_report_loads_offline_with_every_plot(tmp_path):
 
     errors, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium_launch)
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

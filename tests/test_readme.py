@@ -51,17 +51,5 @@ def test_quick_results_have_seeds_cis_and_controls():
         )
 
 
-def test_docs_tables_are_rendered_from_their_results():
-    # docs/performance.md: the solver-steps quality table
-    expected = render(read_results(ROOT / "results" / "solver-steps"), "md").strip("\n")
-    shown = between_markers(
-        (ROOT / "docs" / "performance.md").read_text(), where="docs/performance.md"
-    )
-    assert shown == expected, (
-        "docs/performance.md differs from results/solver-steps; run 'synthbench leaderboard "
-        "results/solver-steps --format md --into docs/performance.md'"
-    )
-
-
 def test_readme_is_a_manual_not_a_notebook():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250

@@ -1,0 +1,354 @@
+"""The reference pages in docs/ are checked against the code they describe, so they cannot rot.
+
+Each list is read from the live code (the registries, the pydantic models), so a new result-row
+field, data source, spec option, manifest column or suite key fails here until it is documented,
+and a documented one that no longer exists fails too. The examples in docs/plugins.md are run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthbench import registry
+from synthbench.leaderboard import MARKERS, between_markers, render
+from synthbench.results import ResultRow, read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+#: pages with a rendered leaderboard, and the results folder each is rendered from
+RENDERED = {
+    "README.md": "results/quick",
+    "docs/performance.md": "results/solver-steps",
+}
+
+
+# ---------------------------------------------------------------------------- markdown helpers
+def section(text: str, heading: str) -> str:
+    """The body of the section whose heading line starts with ``heading``, up to the next
+    heading of the same or a higher level."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(heading)]
+    assert len(starts) == 1, f"expected one section {heading!r}, found {len(starts)}"
+    body = []
+    for line in lines[starts[0] + 1 :]:
+        match = re.match(r"^(#+) ", line)
+        if match and len(match.group(1)) <= level:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """The Markdown tables of ``text``: rows of cells, header and separator left out."""
+    found: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            current.append(cells)
+        elif current:
+            found.append([row for row in current[2:]])
+            current = []
+    return found
+
+
+def first_column(table: list[list[str]]) -> list[str]:
+    """The names in backticks that open each row of a table."""
+    names = []
+    for row in table:
+        match = re.match(r"^`([^`]+)`", row[0])
+        assert match, f"table row {row!r} does not start with a `name`"
+        names.append(match.group(1))
+    return names
+
+
+def type_name(annotation: object) -> str:
+    """How the schema page spells a field's type: ``str``, ``int | None``, ``dict[str, str]``."""
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(a).replace(chr(39), chr(34)) for a in args)}]"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    return str(annotation)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = heading.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+# ---------------------------------------------------------------------------- result rows
+def test_result_row_page_documents_every_field_with_its_type():
+    page = (DOCS / "results.md").read_text()
+    (table,) = tables(section(page, "## Fields"))
+    documented = first_column(table)
+    fields = list(ResultRow.model_fields)
+    missing = [f for f in fields if f not in documented]
+    stale = [f for f in documented if f not in fields]
+    assert not missing, f"docs/results.md lacks ResultRow field(s) {missing}"
+    assert not stale, f"docs/results.md documents field(s) {stale} that ResultRow does not have"
+    assert documented == fields, "docs/results.md lists the fields in another order than ResultRow"
+    for name, row in zip(documented, table):
+        expected = type_name(ResultRow.model_fields[name].annotation)
+        shown = row[1].strip("`").replace("\\|", "|")
+        assert shown == expected, f"docs/results.md: {name} is {expected}, the page says {shown}"
+        assert all(cell for cell in row[2:]), f"docs/results.md: {name} lacks a meaning or values"
+
+
+def test_type_name_spells_the_schema_types():
+    assert type_name(str) == "str"
+    assert type_name(int | None) == "int | None"
+    assert type_name(dict[str, str]) == "dict[str, str]"
+    assert type_name(typing.Optional[float]) == "float | None"  # noqa: UP045
+    assert type_name(typing.Literal["a", ""]) == 'Literal["a", ""]'
+
+
+# ---------------------------------------------------------------------------- data specs
+def _source_sections() -> dict[str, str]:
+    page = (DOCS / "data-specs.md").read_text()
+    return {
+        name: section(page, f"## `{name}:`") for name in registry.builtin_names(registry.datasets)
+    }
+
+
+def test_data_spec_page_documents_every_registered_source():
+    page = (DOCS / "data-specs.md").read_text()
+    headings = re.findall(r"^## `([^`:]+):`", page, flags=re.M)
+    sources = registry.builtin_names(registry.datasets)
+    assert sorted(headings) == sources, (
+        f"docs/data-specs.md has sections for {sorted(headings)}; the registered data sources "
+        f"are {sources}"
+    )
+
+
+def test_data_spec_page_documents_the_options_every_source_takes():
+    from synthbench.data.source import SourceOptions
+
+    page = (DOCS / "data-specs.md").read_text()
+    (table,) = tables(section(page, "## Options every source takes"))
+    assert first_column(table) == list(SourceOptions.model_fields)
+
+
+@pytest.mark.parametrize("name", registry.builtin_names(registry.datasets))
+def test_data_spec_page_documents_every_option_of_a_source(name):
+    from synthbench.data.source import SourceOptions
+
+    options = registry.datasets.get(name).Options.model_fields
+    own = [k for k in options if k not in SourceOptions.model_fields]
+    body = _source_sections()[name]
+    option_tables = [t for t in tables(body) if t and first_column(t)[0] in options]
+    documented = [k for t in option_tables for k in first_column(t)]
+    missing = [k for k in own if k not in documented]
+    stale = [k for k in documented if k not in own]
+    assert not missing, f"docs/data-specs.md, {name}: lacks option(s) {missing}"
+    assert not stale, f"docs/data-specs.md, {name}: documents option(s) {stale} it does not take"
+
+
+def test_data_spec_page_documents_every_manifest_column():
+    from synthbench.data import imagefolder_source
+
+    body = _source_sections()["imagefolder"]
+    columns = [
+        t
+        for t in tables(body)
+        if t and first_column(t)[0] == imagefolder_source.MANIFEST_COLUMNS[0]
+    ]
+    assert len(columns) == 1, "docs/data-specs.md: imagefolder needs one manifest-column table"
+    assert first_column(columns[0]) == list(imagefolder_source.MANIFEST_COLUMNS)
+
+
+def test_data_spec_page_names_every_phantom_modality_view_and_medmnist_flag():
+    from synthbench.data.medmnist_source import MODALITY_WORDS
+    from synthbench.data.phantoms import MODALITIES, get_modality
+
+    sections = _source_sections()
+    for modality in MODALITIES:
+        assert f"`{modality}`" in sections["phantom"], f"phantom modality {modality} undocumented"
+        for view in get_modality(modality).views:
+            assert f"`{view}`" in sections["phantom"], f"phantom view {view} undocumented"
+    for flag in MODALITY_WORDS:
+        assert f"`{flag}`" in sections["medmnist"], f"MedMNIST flag {flag} undocumented"
+
+
+# ---------------------------------------------------------------------------- suites
+def _suite_models() -> dict[str, tuple[type, int]]:
+    from synthbench.runner import suite
+
+    return {
+        "### Top level": (suite.Suite, 0),
+        "### `[data.<key>]`": (suite.DataEntry, 0),
+        "### `[generators.<label>]`": (suite.GeneratorEntry, 0),
+        "### `[[experiments]]`": (suite.Experiment, 0),
+        "### `[[quality]]`": (suite.QualityCheck, 0),
+    }
+
+
+@pytest.mark.parametrize("heading", list(_suite_models()))
+def test_suite_page_documents_every_key(heading):
+    from synthbench.runner.suite import ProtocolGrid
+
+    model, index = _suite_models()[heading]
+    page = (DOCS / "suites.md").read_text()
+    found = tables(section(page, heading))
+    keys = [f.alias or name for name, f in model.model_fields.items()]
+    assert first_column(found[index]) == keys, f"docs/suites.md, {heading}: keys differ from {keys}"
+    if model.__name__ == "Experiment":
+        grid = [f.alias or name for name, f in ProtocolGrid.model_fields.items()]
+        assert first_column(found[1]) == grid, "docs/suites.md: the grid's keys differ"
+
+
+# ---------------------------------------------------------------------------- plugins
+def test_plugin_page_names_every_registry_with_its_base_and_group():
+    page = (DOCS / "plugins.md").read_text()
+    (table, *_) = tables(page)
+    rows = {row[2].strip("`"): row[1].strip("`") for row in table}
+    for kind, reg in registry.REGISTRIES.items():
+        assert reg.group in rows, f"docs/plugins.md lacks the entry-point group of {kind}"
+        assert rows[reg.group] == reg._base, f"docs/plugins.md: {kind}'s base class is {reg._base}"
+
+
+@pytest.fixture(scope="module")
+def examples() -> Iterator[dict[str, object]]:
+    """Every Python block of docs/plugins.md, run as one module (dataclasses look it up)."""
+    page = (DOCS / "plugins.md").read_text()
+    module = types.ModuleType("plugins_md_examples")
+    sys.modules[module.__name__] = module
+    try:
+        for block in re.findall(r"```python\n(.*?)```", page, flags=re.S):
+            exec(compile(block, "docs/plugins.md", "exec"), module.__dict__)
+        yield module.__dict__
+    finally:
+        del sys.modules[module.__name__]
+
+
+def _check_base(kind: str, cls: type) -> None:
+    reg = registry.REGISTRIES[kind]
+    base = registry._import(reg._base)
+    assert issubclass(cls, base)
+
+
+def test_plugin_example_generator_fits_samples_saves_and_loads(examples, tmp_path):
+    from synthbench.data.source import load_data
+    from synthbench.generators.conditions import Conditions
+
+    cls = examples["MeanNoise"]
+    _check_base("generators", cls)
+    data = load_data("phantom:oct?n=60&size=16")
+    gen = cls(cls.Config.for_profile("smoke")).fit(data.train, seed=0)
+    first = gen.sample(12, seed=3)
+    assert len(first) == 12 and first.images.shape[1:] == data.train.images.shape[1:]
+    assert np.array_equal(first.images, gen.sample(12, seed=3).images)
+    loaded = cls.load(gen.save(tmp_path / "ckpt"))  # Generator.load once registered
+    assert np.array_equal(loaded.sample(12, seed=3).images, first.images)
+    # label conditioning: images asked for a class lie closer to its mean than to another's
+    asked = gen.sample(Conditions.from_labels([1] * 4), seed=0)
+    assert (asked.label == 1).all()
+    images = asked.images.astype(np.float64)
+    own, other = gen.means_["oct/1"], gen.means_["oct/0"]
+    assert np.abs(images - own).mean() < np.abs(images - other).mean()
+
+
+def test_plugin_example_task_runs(examples):
+    from synthbench.data.source import load_data
+
+    cls = examples["Centroid"]
+    _check_base("tasks", cls)
+    data = load_data("phantom:oct?n=80&size=16")
+    assert cls.serves(data) is None
+    rows = cls(profile="smoke").run(data.train, data.val, data.test, seed=0)
+    assert [r.metric for r in rows] == ["accuracy"]
+    assert rows[0].task == "centroid" and 0 <= rows[0].value <= 1
+    assert rows[0].n_real == len(data.train)
+
+
+def test_plugin_example_metric_scores(examples):
+    from synthbench.data.source import load_data
+    from synthbench.metrics.base import EvalContext
+    from synthbench.metrics.cache import FeatureCache
+
+    cls = examples["IntensityGap"]
+    _check_base("metrics", cls)
+    data = load_data("phantom:oct?n=60&size=16")
+    ctx = EvalContext(real=data, extractor=None, cache=FeatureCache(enabled=False))  # type: ignore[arg-type]
+    (same,) = cls().score(ctx, data.train)
+    lifted = np.clip(data.train.images.astype(int) + 40, 0, 255).astype(np.uint8)
+    brighter = dataclasses.replace(data.train, images=lifted)
+    (far,) = cls().score(ctx, brighter)
+    assert same.metric == "intensity_gap" and 0 <= same.value < far.value
+
+
+def test_plugin_example_data_source_splits_by_patient(examples, tmp_path):
+    from synthbench.data.source import DataSpec
+    from synthbench.errors import DataError
+
+    cls = examples["NpzSource"]
+    _check_base("datasets", cls)
+    rng = np.random.default_rng(0)
+    n = 60
+    file = tmp_path / "scans.npz"
+    np.savez(
+        file,
+        images=rng.integers(0, 256, (n, 16, 16), dtype=np.uint8),
+        labels=np.arange(n) % 2,
+        patients=np.asarray([f"p{i // 3}" for i in range(n)]),  # three images per patient
+    )
+    data = cls().load(DataSpec.parse(f"npz:{file}?modality=ct&split_seed=1"))
+    patients = [set(c.patient_id) for c in (data.train, data.val, data.test)]
+    assert sum(len(p) for p in patients) == n // 3, "a patient appears in two splits"
+    assert set(data.train.modality) == {"ct"}
+    with pytest.raises(DataError, match="unknown option"):
+        cls().load(DataSpec.parse(f"npz:{file}?colour=1"))
+
+
+# ---------------------------------------------------------------------------- pages and links
+def test_readme_links_every_docs_page_and_every_link_resolves():
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    readme = pages[0].read_text()
+    for page in DOCS.glob("*.md"):
+        assert f"](docs/{page.name}" in readme, f"README.md does not link docs/{page.name}"
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"^[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), f"{page.name}: link {target} points to nothing"
+            if anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), flags=re.M)
+                assert anchor in {slug(h) for h in headings}, f"{page.name}: no anchor {target}"
+
+
+def test_rendered_tables_match_their_results():
+    pages = {
+        p.relative_to(ROOT).as_posix()
+        for p in [ROOT / "README.md", *DOCS.glob("*.md")]
+        if MARKERS[0] in p.read_text().splitlines()
+    }
+    assert pages == set(RENDERED), (
+        "a page with leaderboard markers needs an entry in RENDERED (the results folder it is "
+        "rendered from)"
+    )
+    for page, folder in RENDERED.items():
+        expected = render(read_results(ROOT / folder), "md").strip("\n")
+        shown = between_markers((ROOT / page).read_text(), where=page)
+        assert shown == expected, (
+            f"{page} differs from {folder}; run 'synthbench leaderboard {folder} --format md "
+            f"--into {page}'"
+        )

@@ -16,6 +16,7 @@ import platform
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,10 @@ class ResultRow(BaseModel):
 
     suite: str = ""
     dataset: str = ""
+    #: how the real data was split: "patient" (by patient id), "image" (the data set had no patient
+    #: ids, so each image was its own patient and one patient's images can be on both sides of a
+    #: split), or "" (not recorded)
+    patient_split: Literal["patient", "image", ""] = ""
     #: the modalities of the real data (comma-separated when several)
     modality: str = ""
     generator: str = ""
@@ -156,7 +161,7 @@ def read_results(folder: str | Path) -> list[ResultRow]:
     if (folder / ROWS_PARQUET).is_file():
         frame = pd.read_parquet(folder / ROWS_PARQUET)
     elif (folder / ROWS_CSV).is_file():
-        text_fields = {n: str for n, f in ResultRow.model_fields.items() if f.annotation is str}
+        text_fields = {n: str for n in ResultRow.model_fields if _is_text(n)}
         frame = pd.read_csv(
             folder / ROWS_CSV,
             dtype={**text_fields, "qualifiers": str},
@@ -174,7 +179,7 @@ def read_results(folder: str | Path) -> list[ResultRow]:
         clean = {}
         for name, value in record.items():
             if _is_missing(value):  # an empty cell: None, or "" for a text field
-                if ResultRow.model_fields[name].annotation is str:
+                if _is_text(name):
                     clean[name] = ""
                 continue
             clean[name] = value.item() if hasattr(value, "item") else value
@@ -185,6 +190,16 @@ def read_results(folder: str | Path) -> list[ResultRow]:
             first = " ".join(str(exc).splitlines()[:3])
             raise SynthbenchError(f"{folder}: row {i}: invalid result row ({first})") from None
     return rows
+
+
+def _is_text(name: str) -> bool:
+    """Whether a result field holds text (a string, or one of fixed strings)."""
+    from typing import get_args, get_origin
+
+    annotation = ResultRow.model_fields[name].annotation
+    if get_origin(annotation) is Literal:
+        return all(isinstance(a, str) for a in get_args(annotation))
+    return annotation is str
 
 
 def _is_missing(value: object) -> bool:

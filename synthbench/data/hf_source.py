@@ -22,7 +22,14 @@ from synthbench.data._common import (
     resize,
     stack_images,
 )
-from synthbench.data.source import DataSource, DataSpec, RealData, SourceOptions
+from synthbench.data.source import (
+    DataSource,
+    DataSpec,
+    RealData,
+    SourceOptions,
+    image_level,
+    warn_no_patient_ids,
+)
 from synthbench.errors import DataError
 
 if TYPE_CHECKING:
@@ -41,8 +48,9 @@ class HFOptions(SourceOptions):
     text_column: str = Field(
         "text", description="report / prompt column, used when present; '' for none"
     )
-    patient_column: str | None = Field(
-        None, description="patient id column; default: one patient per row"
+    patient_column: str = Field(
+        "patient_id",
+        description="patient id column, used when present; '' for none (each row its own patient)",
     )
     train_split: str | None = Field(
         None, description="the data set's training split; default 'train'"
@@ -74,7 +82,10 @@ class HFSource(DataSource):
     ``train_split``, ``val_split``, ``test_split``); a missing validation or test split is cut from
     the training split by patient, and a data set with a single split is split by patient, both with
     ``split`` and ``split_seed``. Labels come from ``label_column``: a ``ClassLabel`` (its names),
-    integers or strings; a list of class labels or strings gives multi-label findings.
+    integers or strings; a list of class labels or strings gives multi-label findings. Patients
+    come from ``patient_column`` (default ``patient_id``, used when present); without one each row
+    is its own patient, and the load warns once and records it (``RealData.patient_split`` is
+    ``"image"``, and so is every result row's ``patient_split``).
 
     Offline (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set), a hub id loads only from the local
     cache; online, the hub must answer within a second or the load fails at once.
@@ -301,9 +312,15 @@ def _cohorts(
             class_prompt(modality, ", ".join(np.asarray(finding_names)[row]) or "no finding")
             for row in findings
         ]
-    if opts.patient_column:
-        patients = _strings(parts, opts.patient_column)
+    description = f"datasets {spec.name}" + (f" ({opts.config})" if opts.config else "")
+    if opts.patient_column and opts.patient_column in columns:
+        patients = _patients(parts, opts.patient_column, spec)
     else:
+        warn_no_patient_ids(
+            spec,
+            f"name the patient id column with ?patient_column=NAME (the columns: {', '.join(columns)})",
+        )
+        description = image_level(description)
         patients = [
             f"{('train', 'val', 'test')[r]}-{i:07d}" for r in parts for i in range(len(parts[r]))
         ]
@@ -317,7 +334,7 @@ def _cohorts(
         findings=findings,
         finding_names=finding_names,
         source=str(spec),
-        description=f"datasets {spec.name}" + (f" ({opts.config})" if opts.config else ""),
+        description=description,
     )
     if opts.channels == 3:
         cohort = cohort.to_channels(3)
@@ -351,6 +368,17 @@ def _images(ds: datasets.Dataset, opts: HFOptions, spec: DataSpec, role: int) ->
 
 def _strings(parts: dict[int, datasets.Dataset], column: str) -> list[str]:
     return ["" if v is None else str(v) for ds in parts.values() for v in ds[column]]
+
+
+def _patients(parts: dict[int, datasets.Dataset], column: str, spec: DataSpec) -> list[str]:
+    for role, ds in parts.items():
+        for i, value in enumerate(ds[column]):
+            if value is None or str(value) == "":
+                raise DataError(
+                    f"{spec}: row {i} of the {('train', 'val', 'test')[role]} split has no patient id "
+                    f"in column {column!r}; give every row its patient id"
+                )
+    return _strings(parts, column)
 
 
 def _labels(

@@ -20,7 +20,15 @@ from synthbench.data._common import (
     shipped_splits,
     stack_images,
 )
-from synthbench.data.source import DataSource, DataSpec, RealData, SourceOptions, split_cohort
+from synthbench.data.source import (
+    DataSource,
+    DataSpec,
+    RealData,
+    SourceOptions,
+    image_level,
+    split_cohort,
+    warn_no_patient_ids,
+)
 from synthbench.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -38,6 +46,11 @@ class ImageFolderOptions(SourceOptions):
     manifest: str | None = Field(
         None,
         description="manifest file name inside the folder, or a path; default: manifest.csv / manifest.jsonl",
+    )
+    patient_column: str = Field(
+        "patient_id",
+        description="manifest column holding patient ids, used when present; '' for none "
+        "(each image its own patient)",
     )
 
     @field_validator("channels")
@@ -63,9 +76,12 @@ class ImageFolderSource(DataSource):
       images directly in ``<path>`` with no sub-folders load unlabelled;
     - a manifest (``manifest.csv`` or ``manifest.jsonl`` in the folder, or ``?manifest=FILE``) with
       columns ``path`` (relative to the folder), and optionally ``label`` (class name), ``text`` (the
-      report / prompt), ``patient_id`` and ``split`` (train / val / test: used instead of a random split).
+      report / prompt), ``patient_id`` (or the column ``?patient_column=NAME`` names) and ``split``
+      (train / val / test: used instead of a random split).
 
-    Each image is its own patient unless a ``patient_id`` says otherwise; splits are by patient.
+    Splits are by patient. Without a patient column (class sub-folders, or a manifest without one)
+    each image is its own patient: the load warns once and records it (``RealData.patient_split``
+    is ``"image"``, and so is every result row's ``patient_split``).
     Images are read with PIL; colour images with three equal channels count as grayscale, 16-bit and
     float images are scaled per image to 0-255. Labelled images without text get the prompt
     ``"<modality>: <class>"``.
@@ -85,7 +101,15 @@ class ImageFolderSource(DataSource):
         if not folder.is_dir():
             raise DataError(f"{spec}: {folder} is a file; imagefolder: expects a folder of images")
         manifest = _find_manifest(folder, opts.manifest, spec)
-        rows = _read_manifest(manifest, folder, spec) if manifest else _scan_folder(folder, spec)
+        if manifest is None and opts.patient_column and "patient_column" in opts.model_fields_set:
+            raise DataError(
+                f"{spec}: option patient_column={opts.patient_column!r} needs a manifest; {folder} "
+                f"has none (looked for {' or '.join(MANIFEST_NAMES)})"
+            )
+        rows = (
+            _read_manifest(manifest, folder, spec, opts) if manifest else _scan_folder(folder, spec)
+        )
+        by_patient = all(r.patient_id for r in rows)
         arrays = []
         for row in rows:
             try:
@@ -100,6 +124,15 @@ class ImageFolderSource(DataSource):
         )
 
         modality = opts.modality or folder.resolve().name
+        description = f"image folder {folder} ({'manifest ' + manifest.name if manifest else 'class sub-folders'})"
+        if not by_patient:
+            warn_no_patient_ids(
+                spec,
+                f"add a {opts.patient_column or 'patient_id'} column to the manifest"
+                if manifest
+                else "list the images in a manifest.csv with path, label and patient_id columns",
+            )
+            description = image_level(description)
         class_names = sorted({r.label for r in rows if r.label})
         index = {name: k for k, name in enumerate(class_names)}
         cohort = Cohort.from_arrays(
@@ -108,9 +141,9 @@ class ImageFolderSource(DataSource):
             label=[index[r.label] if r.label else -1 for r in rows],
             label_names={modality: class_names} if class_names else {},
             text=[r.text or (class_prompt(modality, r.label) if r.label else "") for r in rows],
-            patient_id=[r.patient_id or r.name for r in rows],
+            patient_id=[r.patient_id if by_patient else r.name for r in rows],
             source=str(spec),
-            description=f"image folder {folder} ({'manifest ' + manifest.name if manifest else 'class sub-folders'})",
+            description=description,
         )
         if opts.channels == 3:
             cohort = cohort.to_channels(3)
@@ -166,7 +199,9 @@ def _find_manifest(folder: Path, manifest: str | None, spec: DataSpec) -> Path |
     raise DataError(f"{spec}: manifest {candidates[0]} not found")
 
 
-def _read_manifest(manifest: Path, folder: Path, spec: DataSpec) -> list[_Row]:
+def _read_manifest(
+    manifest: Path, folder: Path, spec: DataSpec, opts: ImageFolderOptions
+) -> list[_Row]:
     if manifest.suffix.lower() == ".csv":
         records = _read_csv(manifest, spec)
     elif manifest.suffix.lower() in (".jsonl", ".ndjson"):
@@ -181,12 +216,24 @@ def _read_manifest(manifest: Path, folder: Path, spec: DataSpec) -> list[_Row]:
             f"{spec}: manifest {manifest} lacks the 'path' column (image paths relative to {folder}); "
             f"its columns: {', '.join(columns)}"
         )
-    unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+    patient_column = opts.patient_column
+    valid = list(dict.fromkeys([*MANIFEST_COLUMNS, *([patient_column] if patient_column else [])]))
+    unknown = [c for c in columns if c not in valid]
     if unknown:
         raise DataError(
             f"{spec}: manifest {manifest} has unknown column(s) {', '.join(map(repr, unknown))}; "
-            f"valid columns: {', '.join(MANIFEST_COLUMNS)}"
+            f"valid columns: {', '.join(valid)} (name a patient column with ?patient_column=NAME)"
         )
+    if (
+        patient_column
+        and "patient_column" in opts.model_fields_set
+        and patient_column not in columns
+    ):
+        raise DataError(
+            f"{spec}: option patient_column={patient_column!r}: manifest {manifest} has no such "
+            f"column; its columns: {', '.join(columns)}"
+        )
+    with_patients = bool(patient_column) and patient_column in columns
     rows = []
     with_split = any(record.get("split") for _, record in records)
     for line, record in records:
@@ -198,6 +245,11 @@ def _read_manifest(manifest: Path, folder: Path, spec: DataSpec) -> list[_Row]:
         if not file.is_file():
             raise DataError(f"{spec}: {where} names {name}, but {file} does not exist")
         split = record.get("split", "").lower()
+        patient = record.get(patient_column, "") if with_patients else ""
+        if with_patients and not patient:
+            raise DataError(
+                f"{spec}: {where} has no {patient_column}; give every row its patient id"
+            )
         if with_split and split not in SPLIT_INDEX:
             raise DataError(
                 f"{spec}: {where} has split {record.get('split', '')!r}; use train, val or test on every row"
@@ -208,7 +260,7 @@ def _read_manifest(manifest: Path, folder: Path, spec: DataSpec) -> list[_Row]:
                 name,
                 record.get("label", ""),
                 record.get("text", ""),
-                record.get("patient_id", ""),
+                patient,
                 split,
             )
         )

@@ -10,7 +10,14 @@ from pydantic import Field, field_validator
 
 from synthbench.cohort import Cohort
 from synthbench.data._common import check_choice, class_prompt, one_line, shipped_splits
-from synthbench.data.source import DataSource, DataSpec, RealData, SourceOptions
+from synthbench.data.source import (
+    DataSource,
+    DataSpec,
+    RealData,
+    SourceOptions,
+    image_level,
+    warn_no_patient_ids,
+)
 from synthbench.errors import DataError
 
 SIZES = (28, 64, 128, 224)
@@ -50,7 +57,8 @@ class MedMNISTSource(DataSource):
     Reads ``<root>/<flag>.npz`` (``<flag>_<size>.npz`` above 28 px) with the ``medmnist`` package's
     own data set class and never downloads: place the file there on a connected machine. Uses the
     official train / val / test splits, so ``split`` does not apply. MedMNIST ships no patient ids,
-    so each image is its own patient. Multi-label flags (chestmnist) give findings named after
+    so each image is its own patient: the load warns once and records it
+    (``RealData.patient_split`` is ``"image"``, and so is every result row's). Multi-label flags (chestmnist) give findings named after
     medmnist's label table; the others give class labels. The modality is the flag, and each image
     gets a report-like prompt such as ``"Retinal OCT: drusen"``.
 
@@ -104,6 +112,11 @@ class MedMNISTSource(DataSource):
             flag, info, np.concatenate(images), np.concatenate(labels), str(spec), opts.size
         )
         part = np.repeat(np.arange(3), [len(x) for x in images])
+        warn_no_patient_ids(
+            spec,
+            "MedMNIST ships none; for patient-level splits load its source data set with patient "
+            "ids (hf: or imagefolder: with a patient column)",
+        )
         return shipped_splits(cohort, part, spec)
 
 
@@ -113,7 +126,7 @@ def _cohort(
     names = [info["label"][k] for k in sorted(info["label"], key=int)]
     words = MODALITY_WORDS.get(flag, info["python_class"])
     patients = [f"{flag}-{i:07d}" for i in range(len(images))]
-    description = f"MedMNIST {flag} ({size}px), official splits, one image per patient"
+    description = image_level(f"MedMNIST {flag} ({size}px), official splits")
     if info["task"].startswith("multi-label"):
         findings = labels.astype(bool)
         text = [

@@ -15,10 +15,16 @@ A data spec names a source, a dataset within it, and options, in string or TOML-
 
 Every source returns :class:`RealData`: train / val / test cohorts split by patient with a fixed
 seed (``split_seed``, default 0), unless the data set ships its own split.
+
+Real data sets name their patients through a column (``patient_column`` for ``hf:`` and
+``imagefolder:``). Without one, each image is its own patient, so one patient's images can land in
+both train and test: the load warns once (:class:`PatientSplitWarning`), the cohorts' descriptions
+say so, and :attr:`RealData.patient_split` (recorded in every result row) is ``"image"``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -90,6 +96,41 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+#: what a cohort's description says when its data set had no patient ids
+IMAGE_LEVEL_NOTE = "no patient ids: each image is its own patient"
+
+
+class PatientSplitWarning(UserWarning):
+    """A real data set without patient ids: its splits are by image, not by patient."""
+
+
+_warned: dict = {}  # warnings' once-per-message registry for these warnings
+
+
+def image_level(description: str) -> str:
+    """``description`` with the note that the data set had no patient ids."""
+    return f"{description}; {IMAGE_LEVEL_NOTE}" if description else IMAGE_LEVEL_NOTE
+
+
+def patient_split(cohort: Cohort) -> str:
+    """``"patient"`` when the cohort's patient ids came from its data set, ``"image"`` when the data
+    set had none and each image stands for its own patient (see :func:`image_level`)."""
+    return "image" if IMAGE_LEVEL_NOTE in cohort.description else "patient"
+
+
+def warn_no_patient_ids(spec: DataSpec | str, how_to_name: str) -> None:
+    """One line, once per data spec and process: ``spec`` has no patient ids, so its splits are by
+    image; ``how_to_name`` says how to give them."""
+    warnings.warn_explicit(
+        f"{spec}: no patient ids, so each image counts as its own patient (one patient's images "
+        f"can be in both train and test); {how_to_name}",
+        PatientSplitWarning,
+        filename="synthbench",
+        lineno=0,  # no source line: the warning prints as one line
+        registry=_warned,
+    )
+
+
 @dataclass
 class RealData:
     """Train / validation / test cohorts of one data spec, split by patient."""
@@ -101,6 +142,12 @@ class RealData:
 
     def splits(self) -> dict[str, Cohort]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+    @property
+    def patient_split(self) -> str:
+        """``"patient"`` or ``"image"`` (the data set had no patient ids); see :func:`patient_split`."""
+        levels = {patient_split(c) for c in self.splits().values()}
+        return "image" if "image" in levels else "patient"
 
     def summary(self) -> str:
         return "\n".join(f"[{k}] {c.summary()}" for k, c in self.splits().items())

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -114,6 +115,7 @@ def evaluate(
             rows.append(
                 ResultRow(
                     dataset=dataset or real.spec,
+                    patient_split=real.patient_split,
                     generator=generator,
                     metric=s.metric,
                     qualifiers=s.qualifiers,
@@ -194,7 +196,7 @@ def load_synthetic(source: str, *, split: str = "all") -> Cohort:
     """SYNTHETIC: a cohort folder, a folder with train/ val/ test/ cohorts, an image folder or a
     data spec; ``split`` picks one split of the last three kinds (``all``: all concatenated)."""
     from synthbench.cohort import Cohort, is_cohort_dir
-    from synthbench.data.source import load_data
+    from synthbench.data.source import PatientSplitWarning, load_data
 
     if split not in (*SPLITS, "all"):
         raise SynthbenchError(
@@ -206,7 +208,9 @@ def load_synthetic(source: str, *, split: str = "all") -> Cohort:
     if all(is_cohort_dir(path / s) for s in SPLITS):
         parts = {s: Cohort.load(path / s) for s in SPLITS}
     elif path.is_dir():
-        parts = load_data(f"imagefolder:{path}").splits()
+        with warnings.catch_warnings():  # synthetic images have no patients to split by
+            warnings.simplefilter("ignore", PatientSplitWarning)
+            parts = load_data(f"imagefolder:{path}").splits()
     elif path.exists() or ":" not in source:
         raise DataError(
             f"{source}: neither a cohort folder, an image folder nor a data spec like 'phantom:oct'"

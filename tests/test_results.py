@@ -1,0 +1,54 @@
+"""The result-row schema: rows written before a field existed stay valid, fields round-trip
+through JSON lines, CSV and Parquet, and bad values are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthbench.errors import SynthbenchError
+from synthbench.results import (
+    ROWS_CSV,
+    ROWS_PARQUET,
+    ResultRow,
+    read_results,
+    read_rows,
+    rows_frame,
+    write_rows,
+)
+
+
+def test_rows_without_patient_split_stay_valid(tmp_path):
+    old = {"metric": "fd", "value": 3.5, "dataset": "phantom:oct", "feature_extractor": "domain-x"}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(old) + "\n")
+    (row,) = read_rows(tmp_path / "rows.jsonl")
+    assert row.patient_split == "" and row.value == 3.5
+
+
+@pytest.mark.parametrize("table", [ROWS_CSV, ROWS_PARQUET])
+def test_patient_split_round_trips(tmp_path, table):
+    rows = [
+        ResultRow(metric="fd", value=1.0, patient_split="image"),
+        ResultRow(metric="fd", value=2.0, patient_split="patient"),
+        ResultRow(metric="accuracy", value=0.5),
+    ]
+    frame = rows_frame(rows)
+    if table == ROWS_CSV:
+        frame.to_csv(tmp_path / table, index=False)
+    else:
+        frame.to_parquet(tmp_path / table)
+    back = read_results(tmp_path)
+    assert [r.patient_split for r in back] == ["image", "patient", ""]
+    write_rows(tmp_path / "rows.jsonl", rows)
+    assert read_rows(tmp_path / "rows.jsonl") == rows
+
+
+def test_unknown_patient_split_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="patient_split"):
+        ResultRow(metric="fd", value=1.0, patient_split="slice")
+    bad = {"metric": "fd", "value": 1.0, "patient_split": "slice"}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(SynthbenchError, match=r"rows\.jsonl:1: invalid result row") as err:
+        read_rows(tmp_path / "rows.jsonl")
+    assert "\n" not in str(err.value)

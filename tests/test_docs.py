@@ -352,3 +352,33 @@ def test_rendered_tables_match_their_results():
             f"{page} differs from {folder}; run 'synthbench leaderboard {folder} --format md "
             f"--into {page}'"
         )
+
+
+def _commands_in(text: str) -> list[str]:
+    """``synthbench ...`` command lines: in shell blocks and in inline code."""
+    code = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", text, flags=re.S)
+    code += re.findall(r"`(synthbench [^`]+)`", text)
+    lines = [line.strip() for block in code for line in block.splitlines()]
+    return [line for line in lines if line.startswith("synthbench ")]
+
+
+def test_every_command_the_pages_show_exists():
+    import typer.main
+
+    from synthbench.cli import app
+
+    commands = typer.main.get_command(app).commands
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    shown = [(p.name, line) for p in pages for line in _commands_in(p.read_text())]
+    assert len(shown) > 10
+    for page, line in shown:
+        words = line.split("#")[0].split()
+        assert words[1] in commands, f"{page}: '{line}' names no command {words[1]!r}"
+        command = commands[words[1]]
+        group = getattr(command, "commands", None)
+        if group and len(words) > 2 and not words[2].startswith("-"):
+            assert words[2] in group, f"{page}: '{line}' names no command {words[2]!r}"
+            command = group[words[2]]
+        options = {o for param in command.params for o in param.opts + param.secondary_opts}
+        for flag in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", " ".join(words[2:])):
+            assert flag in options, f"{page}: '{line}': {command.name} has no option {flag}"

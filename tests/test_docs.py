@@ -188,30 +188,47 @@ def test_data_spec_page_names_every_phantom_modality_view_and_medmnist_flag():
 
 
 # ---------------------------------------------------------------------------- suites
-def _suite_models() -> dict[str, tuple[type, int]]:
-    from synthbench.runner import suite
-
-    return {
-        "### Top level": (suite.Suite, 0),
-        "### `[data.<key>]`": (suite.DataEntry, 0),
-        "### `[generators.<label>]`": (suite.GeneratorEntry, 0),
-        "### `[[experiments]]`": (suite.Experiment, 0),
-        "### `[[quality]]`": (suite.QualityCheck, 0),
-    }
+def _keys(model: type) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
-@pytest.mark.parametrize("heading", list(_suite_models()))
+def _suite_tables() -> dict[str, type]:
+    """Each table of the suite schema: its heading in docs/suites.md and its model, read from
+    the Suite model (a field holding a model, a list of models or a table of models)."""
+    from pydantic import BaseModel
+
+    from synthbench.runner.suite import Suite
+
+    found: dict[str, type] = {"### Top level": Suite}
+    for name, field in Suite.model_fields.items():
+        origin, args = typing.get_origin(field.annotation), typing.get_args(field.annotation)
+        inner = args[-1] if args else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            continue
+        heading = f"### `[[{name}]]`" if origin is list else f"### `[{name}."
+        found[heading] = inner
+    return found
+
+
+@pytest.mark.parametrize("heading", list(_suite_tables()))
 def test_suite_page_documents_every_key(heading):
-    from synthbench.runner.suite import ProtocolGrid
+    from pydantic import BaseModel
 
-    model, index = _suite_models()[heading]
+    model = _suite_tables()[heading]
     page = (DOCS / "suites.md").read_text()
     found = tables(section(page, heading))
-    keys = [f.alias or name for name, f in model.model_fields.items()]
-    assert first_column(found[index]) == keys, f"docs/suites.md, {heading}: keys differ from {keys}"
-    if model.__name__ == "Experiment":
-        grid = [f.alias or name for name, f in ProtocolGrid.model_fields.items()]
-        assert first_column(found[1]) == grid, "docs/suites.md: the grid's keys differ"
+    assert found, f"docs/suites.md, {heading}: no table of keys"
+    assert first_column(found[0]) == _keys(model), (
+        f"docs/suites.md, {heading}: the keys differ from {model.__name__}'s {_keys(model)}"
+    )
+    # tables nested one level down (an experiment's protocol grids), in the order of the fields
+    nested: list[type] = []
+    for field in model.model_fields.values() if heading != "### Top level" else ():
+        for arg in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in nested:
+                nested.append(arg)
+    for table, inner in zip(found[1:], nested, strict=True):
+        assert first_column(table) == _keys(inner), f"docs/suites.md: {inner.__name__}'s keys"
 
 
 # ---------------------------------------------------------------------------- plugins

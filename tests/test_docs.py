@@ -241,6 +241,16 @@ def test_plugin_page_names_every_registry_with_its_base_and_group():
         assert rows[reg.group] == reg._base, f"docs/plugins.md: {kind}'s base class is {reg._base}"
 
 
+def test_plugin_page_explains_every_generator_config_attribute():
+    from synthbench.generators.base import GeneratorConfig
+
+    body = section((DOCS / "plugins.md").read_text(), "## A generator")
+    attributes = [n for n in dir(GeneratorConfig) if n.isupper() and not n.startswith("_")]
+    assert attributes, "GeneratorConfig has no class-level settings to check"
+    missing = [n for n in attributes if f"`{n}`" not in body]
+    assert not missing, f"docs/plugins.md, A generator: explain {missing}"
+
+
 @pytest.fixture(scope="module")
 def examples() -> Iterator[dict[str, object]]:
     """Every Python block of docs/plugins.md, run as one module (dataclasses look it up)."""

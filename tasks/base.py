@@ -97,7 +97,8 @@ class Task:
         """Train on ``train`` (real, or a mix), select on real ``val``, score on real ``test``.
 
         The same seed gives the same rows. With ``out_dir``, the rows (``rows.jsonl``) and the
-        task's artifacts are written there; :attr:`artifacts_` lists them.
+        task's artifacts are written there; :attr:`artifacts_` lists them. A run that fails
+        removes the folders it made for ``out_dir``.
         """
         from synthbench.results import ResultRow, write_rows
         from synthbench.tasks.mixing import Mix, real_only
@@ -107,13 +108,25 @@ class Task:
             if len(cohort) == 0:
                 raise SynthbenchError(f"{self.name}: the {part} cohort is empty")
         folder = Path(out_dir) if out_dir is not None else None
+        made = None  # the outermost folder this run makes, removed again if the run fails
+        if folder is not None and not folder.exists():
+            made = folder
+            while not made.parent.exists():
+                made = made.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         self.artifacts_ = {}
         self.used_mix_ = None
         t0 = time.perf_counter()
-        with seeded(seed):
-            metrics = self._run(mixed, val, test, seed=seed, out_dir=folder)
+        try:
+            with seeded(seed):
+                metrics = self._run(mixed, val, test, seed=seed, out_dir=folder)
+        except BaseException:
+            if made is not None:
+                import shutil
+
+                shutil.rmtree(made, ignore_errors=True)
+            raise
         seconds = time.perf_counter() - t0
         used = self.used_mix_ or mixed
         context = used.row_context()

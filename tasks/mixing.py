@@ -178,8 +178,8 @@ def mix(
     """
     from synthbench.cohort import Cohort
 
-    if synth_ratio < 0:
-        raise SynthbenchError(f"synth_ratio must be >= 0, got {synth_ratio}")
+    if not 0 <= synth_ratio < float("inf"):  # NaN fails both comparisons
+        raise SynthbenchError(f"synth_ratio must be a number >= 0, got {synth_ratio}")
     if protocol not in PROTOCOLS:
         raise SynthbenchError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     kept = keep_fraction(real, real_fraction, seed=seed)

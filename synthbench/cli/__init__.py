@@ -11,6 +11,11 @@ import typer
 from synthbench import __version__
 from synthbench.errors import SynthbenchError
 
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException as _UsageError
+except ImportError:  # older typer runs on click
+    from click import ClickException as _UsageError
+
 app = typer.Typer(
     name="synthbench",
     help="Does synthetic medical imaging data help your models, how much, and at what risk?",
@@ -92,13 +97,20 @@ def data_make(
         str, typer.Argument(help="data spec, e.g. 'phantom:oct?n=600&size=32' or 'phantom:all'")
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="folder to write train/, val/ and test/ cohorts into")
+        Path,
+        typer.Option(
+            "--out",
+            help="folder to write train/, val/ and test/ cohorts into; replaces an earlier "
+            "'data make' folder, refuses any other existing file or folder",
+        ),
     ],
 ) -> None:
     """Load a data spec and write its train / val / test cohorts (Hugging Face `datasets` folders)."""
+    from synthbench.cli.outputs import output_folder
     from synthbench.data.source import load_data
     from synthbench.io import write_json_atomic
 
+    output_folder(out, replaces=_is_data_folder, what="a folder written by 'synthbench data make'")
     data = load_data(spec)
     for split, cohort in data.splits().items():
         cohort.save(out / split)
@@ -113,18 +125,22 @@ def data_show(
     source: Annotated[
         str, typer.Argument(help="a cohort folder, a folder written by 'data make', or a data spec")
     ],
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write")],
+    out: Annotated[
+        Path, typer.Option("--out", help="PNG file to write (an existing file is replaced)")
+    ],
     split: Annotated[
         str, typer.Option(help="which split to show when given a spec or a 'data make' folder")
     ] = "train",
     per_row: Annotated[int, typer.Option("--per-row", min=1, max=32, help="images per row")] = 8,
 ) -> None:
     """Write a labelled grid of images, one row per class (per modality), and print a summary."""
+    from synthbench.cli.outputs import output_file
     from synthbench.cohort import Cohort, is_cohort_dir
     from synthbench.viz import cohort_grid
 
     if split not in SPLITS:
         raise SynthbenchError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    output_file(out)
     path = Path(source)
     if is_cohort_dir(path):
         cohort = Cohort.load(path)
@@ -141,6 +157,12 @@ def data_show(
     cohort_grid(cohort, out, per_row=per_row, title=source)
     typer.echo(cohort.summary())
     typer.echo(f"wrote {out}")
+
+
+def _is_data_folder(path: Path) -> bool:
+    from synthbench.cohort import is_cohort_dir
+
+    return (path / "dataset_dict.json").is_file() or any(is_cohort_dir(path / s) for s in SPLITS)
 
 
 def _attach_commands() -> None:
@@ -167,13 +189,35 @@ def _attach_commands() -> None:
 _attach_commands()
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point, and the one error path of every command: a :class:`SynthbenchError` or a
+    usage error (a bad option value, a missing argument, an unknown command) becomes one line
+    on stderr and exit code 2; any other exception is a bug and keeps its traceback."""
     try:
-        app()
+        code = app(args=argv, prog_name="synthbench", standalone_mode=False)
     except SynthbenchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(exc))
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help text, printed as it was built
+            text = exc.format_message()
+            if text.strip():
+                typer.echo(text, err=True)
+            sys.exit(exc.exit_code)
+        _fail(_usage_message(exc))
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    if code == 130:  # typer turns an interrupt inside a command into exit code 130
+        typer.echo("interrupted", err=True)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
+def _usage_message(exc: Exception) -> str:
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return exc.format_message() + hint  # type: ignore[attr-defined]

@@ -39,10 +39,14 @@ def evaluate(
     ] = None,
     json_out: Annotated[
         Path | None,
-        typer.Option("--json", help="write the result rows and run details as JSON here"),
+        typer.Option(
+            "--json",
+            help="write the result rows and run details as JSON to this file (replaced if it exists)",
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="folder for image artifacts (closest-pairs grid)")
+        Path | None,
+        typer.Option("--out", help="folder to write image artifacts into (closest-pairs grid)"),
     ] = None,
     reference_split: Annotated[
         str,
@@ -74,6 +78,7 @@ def evaluate(
 ) -> None:
     """Score SYNTHETIC images against REAL ones: distances, precision/recall, diversity,
     memorisation and more. Prints a table; --json writes every row."""
+    from synthbench.cli.outputs import output_file, output_folder
     from synthbench.io import write_json_atomic
     from synthbench.metrics import DEFAULT_METRICS
     from synthbench.metrics.evaluate import (
@@ -89,6 +94,12 @@ def evaluate(
         raise SynthbenchError(
             f"--reference-split must be train, val or test, got {reference_split!r}"
         )
+    if json_out is not None:
+        output_file(json_out, "--json")
+    if out is not None:
+        output_folder(out)
+    if cache_dir is not None and not no_cache:
+        output_folder(cache_dir, "--cache-dir")
     real_data = load_real(real, split_seed=0)
     synthetic_cohort = load_synthetic(synthetic, split=synthetic_split)
     settings = EvalSettings(

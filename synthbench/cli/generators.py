@@ -28,7 +28,14 @@ def train(
     data: Annotated[
         str, typer.Option("--data", help="data spec; the generator sees its train split only")
     ],
-    out: Annotated[Path, typer.Option("--out", help="checkpoint folder to write")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="checkpoint folder to write; replaces an earlier checkpoint, refuses any other "
+            "existing file or folder",
+        ),
+    ],
     profile: Annotated[
         str, typer.Option(help="budget profile: smoke, quick or standard")
     ] = "quick",
@@ -57,10 +64,12 @@ def train(
     more minutes. A finished run removes the state unless --keep-state is given; with it, the
     same command with a larger --steps later trains on from where this one ended.
     """
+    from synthbench.cli.outputs import is_checkpoint, output_folder
     from synthbench.data.source import load_data
     from synthbench.generators.base import get_generator_class
     from synthbench.generators.model_card import write_model_card
 
+    output_folder(out, replaces=is_checkpoint, what="a checkpoint")
     cls = get_generator_class(generator)
     overrides = dict(cls.Config.parse_override(s) for s in settings or [])
     if steps is not None:
@@ -102,7 +111,12 @@ def generate(
         Path, typer.Argument(help="checkpoint folder written by 'synthbench train'")
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="a .png file for a grid, or a folder for a cohort")
+        Path,
+        typer.Option(
+            "--out",
+            help="a .png file for a grid, or a folder for a cohort; an existing .png file or "
+            "cohort folder is replaced, any other existing file or folder refused",
+        ),
     ],
     prompt: Annotated[
         list[str] | None, typer.Option("--prompt", help="'Modality: findings' prompt (repeatable)")
@@ -113,7 +127,9 @@ def generate(
     ] = None,
     n: Annotated[
         int | None,
-        typer.Option("-n", help="images per prompt / label, or in all (balanced) without them"),
+        typer.Option(
+            "-n", min=1, help="images per prompt / label, or in all (balanced) without them"
+        ),
     ] = None,
     like: Annotated[
         str | None,
@@ -122,21 +138,33 @@ def generate(
     split: Annotated[str, typer.Option(help="which split of a --like data spec")] = "train",
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", help="images per chunk on disk")
+        int, typer.Option("--chunk-size", min=1, help="images per chunk on disk")
     ] = 1024,
-    per_row: Annotated[int, typer.Option("--per-row", help="images per grid row")] = 8,
+    per_row: Annotated[
+        int, typer.Option("--per-row", min=1, max=32, help="images per grid row")
+    ] = 8,
     settings: Annotated[
         list[str] | None,
         typer.Option("--set", help="change a sampling setting, e.g. guidance_scale=4 (repeatable)"),
     ] = None,
 ) -> None:
     """Sample images from a checkpoint: a PNG grid to look at, or a cohort folder (streamed to
-    disk in chunks, so memory stays flat however many images are asked for)."""
+    disk in chunks, so memory stays flat however many images are asked for).
+
+    An interrupted run into a cohort folder leaves its finished chunks beside OUT; the same
+    command again reuses them and samples only the rest. Chunks of any other request are removed.
+    """
+    from synthbench.cli.outputs import output_file, output_folder
+    from synthbench.cohort import is_cohort_dir
     from synthbench.generators.base import load_generator
     from synthbench.generators.conditions import Conditions
 
     if sum(x is not None and x != [] for x in (prompt, label, like)) > 1:
         raise SynthbenchError("give at most one of --prompt, --label and --like")
+    if out.suffix.lower() == ".png":
+        output_file(out)
+    else:
+        output_folder(out, replaces=is_cohort_dir, what="a cohort folder")
     gen = load_generator(checkpoint)
     gen.config = gen.config.with_sampling(settings or [])
     if like is not None:
@@ -176,7 +204,12 @@ def generate(
     def report(done: int, total: int) -> None:
         typer.echo(f"  {done}/{total} images", err=True)
 
-    sample_to_disk(gen, conditions, out, seed=seed, chunk_size=chunk_size, on_chunk=report)
+    def resume(reused: int, total: int) -> None:
+        typer.echo(f"  resuming: {reused}/{total} images from an interrupted run", err=True)
+
+    sample_to_disk(
+        gen, conditions, out, seed=seed, chunk_size=chunk_size, on_chunk=report, on_resume=resume
+    )
     typer.echo(f"wrote {out}")
 
 
@@ -184,7 +217,14 @@ def retune(
     checkpoint: Annotated[
         Path, typer.Argument(help="checkpoint folder written by 'synthbench train'")
     ],
-    out: Annotated[Path, typer.Option("--out", help="checkpoint folder to write")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="checkpoint folder to write; replaces an earlier checkpoint, refuses any other "
+            "existing file or folder",
+        ),
+    ],
     settings: Annotated[
         list[str] | None,
         typer.Option("--set", help="a sampling setting, e.g. guidance_scale=6 (repeatable)"),
@@ -196,9 +236,11 @@ def retune(
     the trained ones, the copy has the config hash of its new settings, and its model card keeps
     the training record and says what changed and how.
     """
+    from synthbench.cli.outputs import is_checkpoint, output_folder
     from synthbench.generators.base import load_generator
     from synthbench.generators.shipped import resolve_checkpoint
 
+    output_folder(out, replaces=is_checkpoint, what="a checkpoint")
     source = resolve_checkpoint(checkpoint)
     gen = load_generator(source)
     allowed = ", ".join(gen.config.SAMPLING) or "none"

@@ -38,7 +38,12 @@ def validate(
 def run(
     suite: Annotated[Path, typer.Argument(help="suite file (TOML), e.g. benchmarks/quick.toml")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="results folder (default results/<suite name>)")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="results folder (default results/<suite name>); replaces an earlier results "
+            "folder, refuses any other existing file or folder",
+        ),
     ] = None,
     profile: Annotated[
         str | None, typer.Option(help="run at another budget profile: smoke, quick, standard")
@@ -67,6 +72,7 @@ def run(
     leaderboard, HTML report). Interrupted runs resume; a failing cell is recorded, the rest go on."""
     import sys
 
+    from synthbench.cli.outputs import is_results_folder, output_folder
     from synthbench.leaderboard import render
     from synthbench.runner.run import run_suite
     from synthbench.runner.suite import load_suite
@@ -75,6 +81,7 @@ def run(
         raise SynthbenchError(f"--format must be term, md or none, got {leaderboard_format!r}")
     loaded = load_suite(suite, profile=profile)
     out = out or Path("results") / loaded.name
+    output_folder(out, replaces=is_results_folder, what="a results folder")
     display = _Display(progress and sys.stderr.isatty())
     with display:
         report = run_suite(
@@ -158,7 +165,10 @@ def leaderboard(
     results: Annotated[Path, typer.Argument(help="results folder written by 'synthbench run'")],
     fmt: Annotated[str, typer.Option("--format", help="term, md, csv or html")] = "term",
     out: Annotated[
-        Path | None, typer.Option("--out", help="write to this file instead of printing")
+        Path | None,
+        typer.Option(
+            "--out", help="write to this file instead of printing (replaced if it exists)"
+        ),
     ] = None,
     into: Annotated[
         Path | None,
@@ -168,21 +178,24 @@ def leaderboard(
     ] = None,
 ) -> None:
     """Render a results folder's leaderboard from its rows."""
+    from synthbench.cli.outputs import output_file
     from synthbench.io import write_text_atomic
     from synthbench.leaderboard import render, replace_between_markers
     from synthbench.results import read_results
 
-    text = render(read_results(results), fmt, folder=results)
     if into is not None:
         if not into.is_file():
             raise SynthbenchError(f"--into {into}: no such file")
+        output_file(into, "--into")
+    elif out is not None:
+        output_file(out)
+    text = render(read_results(results), fmt, folder=results)
+    if into is not None:
         write_text_atomic(into, replace_between_markers(into.read_text(), text, where=str(into)))
         typer.echo(f"updated the leaderboard in {into}")
         return
     if out is None:
         typer.echo(text, nl=False)
         return
-    if out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing folder; give a file name")
     write_text_atomic(out, text)
     typer.echo(f"wrote {out}")

@@ -53,21 +53,32 @@ def task(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="folder for rows.jsonl and artifacts (predictions, plots)"),
+        typer.Option(
+            "--out",
+            help="folder to write rows.jsonl and artifacts (predictions, plots) into; files of "
+            "an earlier run there are replaced",
+        ),
     ] = None,
 ) -> None:
     """Train a downstream model on real (+ synthetic) training data and score it on real test
     data. Prints the result rows as a table."""
+    from synthbench.cli.outputs import output_folder
     from synthbench.data.source import load_data
+    from synthbench.errors import SynthbenchError
     from synthbench.metrics.evaluate import load_synthetic
     from synthbench.results import format_table
     from synthbench.tasks.base import get_task_class
     from synthbench.tasks.mixing import mix
 
+    if out is not None:
+        output_folder(out)
     cls = get_task_class(name)
     overrides = dict(cls.Config.parse_override(s) for s in settings or [])
     runner = cls(cls.Config.for_profile(profile, **overrides), profile=profile)
     real = load_data(data)
+    reason = cls.serves(real)
+    if reason:
+        raise SynthbenchError(f"{name} cannot run on {data}: {reason}")
     synthetic_cohort = load_synthetic(synthetic) if synthetic else None
     train = mix(
         real.train,

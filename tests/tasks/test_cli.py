@@ -61,3 +61,23 @@ def test_unknown_task_says_did_you_mean():
     )
     assert result.exit_code != 0
     assert "did you mean" in str(result.exception)
+
+
+def test_a_task_failing_its_input_check_leaves_no_output_folder(oct_data, tmp_path):
+    """The check inside ``_run`` (no biomarker status on OCT) comes after ``run`` made
+    ``out_dir``; the failed run removes the folders it made, and only those."""
+    import pytest
+
+    from synthbench.errors import SynthbenchError
+    from synthbench.tasks.base import create_task
+
+    task = create_task("biomarker-survival", profile="smoke")
+    with pytest.raises(SynthbenchError, match="biomarker"):
+        task.run(oct_data.train, oct_data.val, oct_data.test, out_dir=tmp_path / "a" / "b")
+    assert not any(tmp_path.iterdir())
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(SynthbenchError, match="biomarker"):
+        task.run(oct_data.train, oct_data.val, oct_data.test, out_dir=kept)
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]

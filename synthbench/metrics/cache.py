@@ -16,15 +16,17 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from synthbench import __version__
-from synthbench.io import temp_sibling, write_json_atomic
+from synthbench.io import atomic_dir, temp_sibling, write_json_atomic
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
+
+T = TypeVar("T")
 
 #: bump when the meaning of a cached entry changes (feature layout, training recipe ...)
 CACHE_VERSION = 1
@@ -103,7 +105,7 @@ class FeatureCache:
                 value = np.load(path, allow_pickle=False)
                 self.hits += 1
                 return value
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 pass  # a damaged entry is recomputed and overwritten
         self.misses += 1
         value = np.asarray(compute())
@@ -118,3 +120,31 @@ class FeatureCache:
     def folder(self, kind: str, parts: dict[str, Any]) -> Path:
         """Where a cached model for ``parts`` lives (it may not exist yet)."""
         return self.root / kind / self.key(parts)
+
+    def model(
+        self,
+        kind: str,
+        parts: dict[str, Any],
+        *,
+        load: Callable[[Path], T],
+        build: Callable[[], T],
+        save: Callable[[T, Path], None],
+    ) -> T:
+        """A helper model cached as a folder under ``kind``/``key(parts)``: loaded when present
+        and readable, else built and saved (atomically, so a killed run leaves no half folder).
+        A damaged folder (truncated or foreign files) is rebuilt and replaced, never fatal."""
+        folder = self.folder(kind, parts)
+        if self.enabled and folder.is_dir():
+            try:
+                value = load(folder)
+            except Exception:  # safetensors, json, torch and key errors alike: rebuild it
+                pass
+            else:
+                self.hits += 1
+                return value
+        self.misses += 1
+        value = build()
+        if self.enabled:
+            with atomic_dir(folder) as work:
+                save(value, work)
+        return value

@@ -35,10 +35,16 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How to evaluate: extractor, reference split, seed, breakdowns, cache and artifacts."""
+    """How to evaluate: extractor, reference split, seed, breakdowns, cache and artifacts.
+
+    ``resize``: how the extractor brings images to its input size, where it has the choice
+    (``inception``: ``clean``, clean-fid's resizer and the default, or ``legacy``, the network's
+    own bilinear resize); part of the extractor's identity in every row.
+    """
 
     extractor: str = "domain"
     extractor_path: str | None = None
+    resize: str | None = None
     reference_split: str = "train"
     seed: int = 0
     breakdown: bool = True
@@ -91,7 +97,11 @@ def evaluate(
     metric_classes = [(name, get_metric(name)) for name in dict.fromkeys(metrics)]
     cache = FeatureCache(settings.cache_dir, enabled=settings.use_cache)
     extractor = get_extractor(settings.extractor).create(
-        real.train, cache=cache, path=settings.extractor_path, seed=settings.seed
+        real.train,
+        cache=cache,
+        path=settings.extractor_path,
+        seed=settings.seed,
+        resize=settings.resize,
     )
     synthetic = align_to(labels_from_prompts(synthetic, real.train), real.train)
     if settings.artifacts_dir is not None:

@@ -20,10 +20,12 @@ cache keys, so features from two different networks are never mixed up. Built-in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from synthbench.errors import SynthbenchError
 from synthbench.metrics.cache import FeatureCache, cohort_hash
 from synthbench.nets import CNNConfig, TrainedCNN
 
@@ -31,11 +33,25 @@ if TYPE_CHECKING:
     from synthbench.cohort import Cohort
 
 
+def check_images(images: np.ndarray, *, channels: Sequence[int], what: str) -> None:
+    """Raise a one-line :class:`SynthbenchError` unless ``images`` is uint8 ``(n, C, H, W)`` with
+    C in ``channels``."""
+    array = np.asarray(images)
+    if array.dtype != np.uint8 or array.ndim != 4:
+        raise SynthbenchError(
+            f"{what} takes uint8 images of shape (n, C, H, W), got {array.dtype} {array.shape}"
+        )
+    if array.shape[1] not in channels:
+        valid = " or ".join(map(str, channels))
+        raise SynthbenchError(f"{what} takes {valid}-channel images, got {array.shape[1]}")
+
+
 class FeatureExtractor:
     """Base class of feature extractors (the ``feature_extractors`` registry's entries).
 
     Subclasses implement :meth:`create` (build from the real training cohort and options) and
-    :meth:`__call__`.
+    :meth:`__call__` (uint8 ``(n, C, H, W)`` images to float64 ``(n, d)`` features, the same rows
+    whatever the batching; anything else is a one-line :class:`SynthbenchError`).
     """
 
     name: ClassVar[str] = ""
@@ -49,7 +65,11 @@ class FeatureExtractor:
         cache: FeatureCache | None = None,
         path: str | None = None,
         seed: int = 0,
+        resize: str | None = None,
     ) -> FeatureExtractor:
+        """Build the extractor. ``resize``: how images reach a fixed network input size, for
+        extractors that have one (``inception``: ``clean`` or ``legacy``); ``None`` is the
+        extractor's default, and extractors without the choice refuse any other value."""
         raise NotImplementedError
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
@@ -76,31 +96,34 @@ class DomainExtractor(FeatureExtractor):
         cache: FeatureCache | None = None,
         path: str | None = None,
         seed: int = 0,
+        resize: str | None = None,
         config: CNNConfig | None = None,
     ) -> DomainExtractor:
         from dataclasses import asdict, replace
 
         if path is not None:
-            from synthbench.errors import SynthbenchError
-
             raise SynthbenchError(
                 "the domain extractor trains on the real training images; it takes no --extractor-path"
+            )
+        if resize is not None:
+            raise SynthbenchError(
+                f"the domain extractor takes images at their own size; resize={resize!r} applies "
+                "to the inception extractor only"
             )
         config = replace(config or CNNConfig(), seed=seed)
         cache = cache or FeatureCache(enabled=False)
         parts = {"train": cohort_hash(train, with_text=False), "config": asdict(config)}
-        folder = cache.folder("domain-encoder", parts)
-        identity = f"domain-{cache.key(parts)[:10]}"
-        if cache.enabled and (folder / "model.safetensors").is_file():
-            cache.hits += 1
-            return cls(TrainedCNN.load(folder), identity)
-        cache.misses += 1
-        classifier = TrainedCNN.fit(train, config)
-        if cache.enabled:
-            classifier.save(folder)
-        return cls(classifier, identity)
+        classifier = cache.model(
+            "domain-encoder",
+            parts,
+            load=TrainedCNN.load,
+            build=lambda: TrainedCNN.fit(train, config),
+            save=TrainedCNN.save,
+        )
+        return cls(classifier, f"domain-{cache.key(parts)[:10]}")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        check_images(images, channels=(1, 3), what="the domain extractor")
         return self.classifier.predict(images)[0]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:

@@ -10,6 +10,16 @@ Two file formats are read:
 Where the file is looked for: ``--extractor-path``, else ``$SYNTHBENCH_INCEPTION_WEIGHTS``, else
 ``<cache dir>/weights/weights-inception-2015-12-05-6726825d.pth`` (then the clean-fid name in
 the same folder). When none exists the error says which file to put where.
+
+How images reach 299 px (``resize``, part of the extractor's identity and so of every row's
+``feature_extractor``, e.g. ``inception-<digest>-clean``):
+
+- ``clean`` (default): clean-fid's resizer (``cleanfid.resize.make_resizer("PIL", False,
+  "bicubic", (299, 299))``: antialiased bicubic per channel in float, never re-quantised), then
+  the network without its own resize. Small medical images (28-128 px) are upsampled, where the
+  legacy resizers' aliasing and rounding move FID most (Parmar et al., CVPR 2022).
+- ``legacy``: the network's built-in resize (TensorFlow-1 bilinear), as the original TF FID,
+  torch-fidelity and torchmetrics compute it; use it to compare with published numbers.
 """
 
 from __future__ import annotations
@@ -17,15 +27,17 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from synthbench.errors import SynthbenchError
 from synthbench.metrics.cache import FeatureCache, default_cache_dir, hash_bytes
-from synthbench.metrics.features import FeatureExtractor
+from synthbench.metrics.features import FeatureExtractor, check_images
 
 if TYPE_CHECKING:
+    import torch
+
     from synthbench.cohort import Cohort
 
 TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -33,6 +45,30 @@ TORCH_FIDELITY_URL = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + TORCH_FIDELITY_FILE
 )
 CLEAN_FID_FILE = "inception-2015-12-05.pt"
+#: how images are brought to the network's input size (see the module docstring)
+RESIZE_MODES = ("clean", "legacy")
+#: torch-fidelity's Inception layers up to the pool features, in forward order
+_POOL_LAYERS = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "MaxPool_1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "MaxPool_2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+    "AvgPool",
+)
 
 
 class InceptionWeightsMissing(SynthbenchError):
@@ -80,17 +116,29 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.split("/", 1)[-1].startswith("code/") for n in zf.namelist())
 
 
+def check_resize(resize: str) -> str:
+    if resize not in RESIZE_MODES:
+        raise SynthbenchError(
+            f"inception resize mode {resize!r} is not one of {', '.join(RESIZE_MODES)}"
+        )
+    return resize
+
+
 class InceptionExtractor(FeatureExtractor):
-    """FID Inception-v3 pool features (2048-d) of images resized to 299 px inside the network."""
+    """FID Inception-v3 pool features (2048-d) of images brought to 299 px by ``resize``
+    (``clean`` or ``legacy``; see the module docstring)."""
 
     name = "inception"
+    #: the network's input size, which ``clean`` resizes to
+    input_size: ClassVar[int] = 299
 
-    def __init__(self, weights: Path, *, batch_size: int = 32) -> None:
+    def __init__(self, weights: Path, *, resize: str = "clean", batch_size: int = 32) -> None:
         import torch
 
         self.weights = weights
+        self.resize = check_resize(resize)
         self.batch_size = batch_size
-        self.identity = f"inception-{_file_digest(weights)}"
+        self.identity = f"inception-{_file_digest(weights)}-{resize}"
         if _is_torchscript(weights):
             self._net = torch.jit.load(str(weights), map_location="cpu").eval()
             self._torchscript = True
@@ -112,30 +160,51 @@ class InceptionExtractor(FeatureExtractor):
         cache: FeatureCache | None = None,
         path: str | None = None,
         seed: int = 0,
+        resize: str | None = None,
     ) -> InceptionExtractor:
-        return cls(resolve_weights(path, cache.root if cache is not None else None))
+        weights = resolve_weights(path, cache.root if cache is not None else None)
+        return cls(weights, resize=resize or "clean")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch
 
+        check_images(images, channels=(1, 3), what="Inception")
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                x = torch.from_numpy(
-                    np.array(images[start : start + self.batch_size], dtype=np.uint8)
-                )
-                if x.shape[1] == 1:
-                    x = x.expand(-1, 3, -1, -1)
-                elif x.shape[1] != 3:
-                    raise SynthbenchError(
-                        f"Inception takes 1- or 3-channel images, got {x.shape[1]}"
-                    )
-                if self._torchscript:
-                    f = self._net(x.float(), return_features=True)
-                else:
-                    f = self._net(x.contiguous())[0]
-                out.append(f.reshape(len(x), -1).double().numpy())
+                x = self.preprocess(images[start : start + self.batch_size])
+                out.append(self.network(x).reshape(len(x), -1).double().numpy())
         return np.concatenate(out) if out else np.zeros((0, 2048))
+
+    def preprocess(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 ``(n, 1 or 3, H, W)`` images as the network's input: 3 channels, values 0-255;
+        ``legacy``: uint8 at their own size (the network resizes); ``clean``: float32 at
+        :attr:`input_size`, resized by clean-fid."""
+        import torch
+
+        batch = np.asarray(images, dtype=np.uint8)
+        if batch.shape[1] == 1:
+            batch = np.repeat(batch, 3, axis=1)
+        if self.resize == "legacy":
+            return torch.from_numpy(np.ascontiguousarray(batch))
+        from cleanfid.resize import make_resizer
+
+        resizer = make_resizer("PIL", False, "bicubic", (self.input_size, self.input_size))
+        resized = np.stack([resizer(image.transpose(1, 2, 0)) for image in batch])
+        return torch.from_numpy(np.ascontiguousarray(resized.transpose(0, 3, 1, 2)))
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool features of a :meth:`preprocess` batch."""
+        if self.resize == "legacy":
+            if self._torchscript:
+                return self._net(x.float(), return_features=True)
+            return self._net(x.contiguous())[0]
+        x = (x.float() - 128) / 128  # both formats' input scaling, as inside their forward
+        if self._torchscript:  # clean-fid's own clean path (InceptionV3W, resize_inside=False)
+            return self._net.layers.forward(x)
+        for layer in _POOL_LAYERS:
+            x = getattr(self._net, layer)(x)
+        return x.flatten(1)
 
 
 def _torch_fidelity_inception(weights: Path, state: dict) -> object:

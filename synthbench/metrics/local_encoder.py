@@ -8,11 +8,16 @@
 
 Images are resized to the encoder's input size and normalised with its mean and std (from the
 timm pretrained config, or ``preprocessor_config.json``; 0.5 / 0.5 when neither says).
+
+Weights are read from safetensors files only: a folder whose weights are pickle-format
+(``pytorch_model.bin``, ``*.pt``, ``*.pth``, ...), or such a file given instead of a folder, is
+refused by name, since unpickling can run code.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +25,52 @@ import numpy as np
 
 from synthbench.errors import SynthbenchError
 from synthbench.metrics.cache import FeatureCache
-from synthbench.metrics.features import FeatureExtractor
+from synthbench.metrics.features import FeatureExtractor, check_images
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def is_pickle_file(path: Path) -> bool:
+    """A file in a pickle-based format: by its suffix, a pickle protocol header, or torch's zip
+    layout (``*/data.pkl``)."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            if fh.read(1) == b"\x80":
+                return True
+    except OSError:
+        return False
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("data.pkl") for n in zf.namelist())
+    return False
+
+
+def refuse_pickle(path: Path) -> SynthbenchError:
+    """The one-line error for pickle-format weights offered where safetensors are read."""
+    return SynthbenchError(
+        f"{path}: pickle-format weights are not loaded (unpickling can run code); save the "
+        "model with safetensors (save_pretrained or timm's save_for_hf write model.safetensors)"
+    )
+
+
+def check_safetensors_folder(folder: Path) -> None:
+    """Raise unless ``folder`` holds safetensors weights; pickle-format weights are named."""
+    if any(folder.rglob("*.safetensors")):
+        return
+    pickles = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES
+    )
+    if pickles:
+        raise refuse_pickle(pickles[0])
+    raise SynthbenchError(
+        f"{folder}: no model.safetensors; the encoder's weights must be safetensors"
+    )
 
 
 def _folder_digest(folder: Path) -> str:
@@ -49,7 +96,13 @@ class LocalEncoder(FeatureExtractor):
             raise SynthbenchError(
                 f"{folder}: no config.json; expected a timm (save_for_hf) or transformers (save_pretrained) model folder"
             )
-        config = json.loads(config_file.read_text())
+        try:
+            config = json.loads(config_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SynthbenchError(f"{config_file}: not readable JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise SynthbenchError(f"{config_file}: not a JSON object")
+        check_safetensors_folder(folder)
         self.folder = folder
         self.batch_size = batch_size
         self.identity = f"local-{_folder_digest(folder)}"
@@ -77,7 +130,9 @@ class LocalEncoder(FeatureExtractor):
         from transformers import AutoModel
 
         self.kind = "transformers"
-        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(
+            str(folder), local_files_only=True, use_safetensors=True
+        ).eval()
         cfg = self.model.config
         size = getattr(cfg, "image_size", 224)
         self.input_size = int(size if isinstance(size, int) else size[0])
@@ -95,20 +150,31 @@ class LocalEncoder(FeatureExtractor):
         cache: FeatureCache | None = None,
         path: str | None = None,
         seed: int = 0,
+        resize: str | None = None,
     ) -> LocalEncoder:
         if path is None:
             raise SynthbenchError(
                 "the local extractor needs --extractor-path FOLDER (a timm or transformers model)"
             )
+        if resize is not None:
+            raise SynthbenchError(
+                f"the local extractor resizes as its encoder expects; resize={resize!r} applies "
+                "to the inception extractor only"
+            )
         folder = Path(path).expanduser()
+        if folder.is_file() and is_pickle_file(folder):
+            raise refuse_pickle(folder)
         if not folder.is_dir():
-            raise SynthbenchError(f"{folder}: no such model folder")
+            raise SynthbenchError(
+                f"{folder}: no such model folder (a timm or transformers model saved with safetensors)"
+            )
         return cls(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
+        check_images(images, channels=(1, 3), what="the local extractor")
         mean = torch.tensor(self.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.std).view(1, -1, 1, 1)
         out = []
@@ -138,4 +204,4 @@ class LocalEncoder(FeatureExtractor):
                     pooled = getattr(o, "pooler_output", None)
                     f = pooled if pooled is not None else o.last_hidden_state.mean(dim=1)
                 out.append(f.reshape(len(x), -1).double().numpy())
-        return np.concatenate(out)
+        return np.concatenate(out) if out else np.zeros((0, 0))

@@ -208,21 +208,17 @@ class DualEncoder:
     ) -> DualEncoder:
         """Trained on ``train``'s image-report pairs, or loaded from the cache."""
         parts = {"train": cohort_hash(train, with_text=True), "config": asdict(config)}
-        folder = cache.folder("dual-encoder", parts)
-        if cache.enabled and (folder / "model.safetensors").is_file():
-            cache.hits += 1
-            return cls.load(folder)
-        cache.misses += 1
-        if not any(train.text):
-            raise SynthbenchError(
-                "retrieval needs reports (text) in the real training cohort to train its dual encoder"
-            )
-        vocab = build_vocab(train.text, config)
-        size = config.image.input_size or min(32, train.image_shape[-1])
-        enc = cls(vocab, train.image_shape[0], size, config).fit(train.images, train.text)
-        if cache.enabled:
-            enc.save(folder)
-        return enc
+
+        def build() -> DualEncoder:
+            if not any(train.text):
+                raise SynthbenchError(
+                    "retrieval needs reports (text) in the real training cohort to train its dual encoder"
+                )
+            vocab = build_vocab(train.text, config)
+            size = config.image.input_size or min(32, train.image_shape[-1])
+            return cls(vocab, train.image_shape[0], size, config).fit(train.images, train.text)
+
+        return cache.model("dual-encoder", parts, load=cls.load, build=build, save=cls.save)
 
 
 def _keys(cohort: Cohort) -> list[tuple]:

@@ -1,6 +1,8 @@
 """Feature extractors: Inception from a local file (present / absent), local timm and
 transformers folders, the domain encoder's cache."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,51 +11,31 @@ from synthbench.errors import SynthbenchError
 from synthbench.metrics.frechet import FrechetDistance
 
 
-@pytest.fixture(scope="module")
-def inception_weights(tmp_path_factory):
-    """A torch-fidelity-format Inception state dict from a randomly initialised network of the
-    right architecture (torch-fidelity would otherwise download the real weights)."""
-    from unittest import mock
-
-    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
-
-    torch.manual_seed(0)
-    with (
-        mock.patch.object(
-            tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None
-        ),
-        mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None),
-    ):
-        net = tf_inception.FeatureExtractorInceptionV3("random-inception", ["2048"])
-    path = (
-        tmp_path_factory.mktemp("cache") / "weights" / "weights-inception-2015-12-05-6726825d.pth"
-    )
-    path.parent.mkdir()
-    torch.save(net.state_dict(), path)
-    return path
-
-
 def test_inception_from_local_file_gives_fid(oct_data, inception_weights, tmp_path, monkeypatch):
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     from synthbench.metrics.cache import FeatureCache
     from synthbench.metrics.evaluate import EvalSettings, evaluate
 
-    # the network resizes its input to 299 px; 75 px (its smallest) keeps this test to seconds
-    # on a shared CPU and changes nothing in how the file is found, loaded and used
+    # legacy mode: the network resizes its input to 299 px; 75 px (its smallest) keeps this test
+    # to seconds on a shared CPU and changes nothing in how the file is found, loaded and used
+    # (test_clean_fid.py runs the clean mode at the full 299 px)
     monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)
     small = oct_data.test.subset(np.arange(5))
     real = type(oct_data)(oct_data.spec, small, small, small)
     settings = EvalSettings(
         extractor="inception",
         extractor_path=str(inception_weights),
+        resize="legacy",
         cache_dir=tmp_path,
         breakdown=False,
     )
     result = evaluate(real, oct_data.val.subset(np.arange(5)), ["fd", "is"], settings)
     row = result.rows[0]
     assert row.metric == "fd" and row.value > 0 and np.isfinite(row.value)
-    assert row.feature_extractor.startswith("inception-")
+    assert row.feature_extractor.startswith("inception-") and row.feature_extractor.endswith(
+        "-legacy"
+    )
     # the Inception-style score uses the domain classifier, not the chosen extractor, and its
     # rows say so
     is_rows = [r for r in result.rows if r.metric in ("is", "is_std")]
@@ -140,43 +122,18 @@ def test_fd_stream_over_extractor_batches(oct_data, domain):
     assert fd.compute() == pytest.approx(whole.compute(), rel=1e-9)
 
 
-class _CleanFidLike:
-    """Builds a TorchScript file with the interface of clean-fid's / StyleGAN's
-    ``inception-2015-12-05.pt``: ``forward(images 0-255, return_features) -> (N, 2048)``."""
-
-    @staticmethod
-    def write(path):
-        class Net(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.proj = torch.nn.Linear(3, 2048)
-
-            def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-                x = torch.nn.functional.interpolate(
-                    x, size=(75, 75), mode="bilinear", align_corners=False
-                )
-                f = self.proj(x.mean(dim=(2, 3)) / 255.0)
-                if return_features:
-                    return f
-                return f[:, :1008]
-
-        torch.manual_seed(0)
-        torch.jit.script(Net()).save(str(path))
-        return path
-
-
-def test_clean_fid_torchscript_file_is_read(oct_data, tmp_path, monkeypatch):
+def test_clean_fid_torchscript_file_is_read(oct_data, clean_fid_like, tmp_path, monkeypatch):
     from synthbench.metrics.cache import FeatureCache
     from synthbench.metrics.evaluate import EvalSettings, evaluate
     from synthbench.metrics.inception import CLEAN_FID_FILE, InceptionExtractor, resolve_weights
 
     monkeypatch.delenv("SYNTHBENCH_INCEPTION_WEIGHTS", raising=False)
-    weights = _CleanFidLike.write(
+    weights = clean_fid_like(
         (tmp_path / "weights").mkdir() or tmp_path / "weights" / CLEAN_FID_FILE
     )
     # found under its own name in the default folder when the torch-fidelity file is absent
     assert resolve_weights(None, FeatureCache(tmp_path).root) == weights
-    extractor = InceptionExtractor(weights)
+    extractor = InceptionExtractor(weights, resize="legacy")
     images = oct_data.test.images[:6]  # grayscale: replicated to 3 channels
     features = extractor(images)
     assert features.shape == (6, 2048) and features.dtype == np.float64
@@ -185,8 +142,18 @@ def test_clean_fid_torchscript_file_is_read(oct_data, tmp_path, monkeypatch):
     with torch.no_grad():
         expected = net(x, return_features=True).double().numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-6)
-    settings = EvalSettings(extractor="inception", cache_dir=tmp_path, breakdown=False)
+    settings = EvalSettings(
+        extractor="inception", resize="legacy", cache_dir=tmp_path, breakdown=False
+    )
     small = oct_data.test.subset(np.arange(8))
     real = type(oct_data)(oct_data.spec, small, small, small)
     (row,) = evaluate(real, oct_data.val.subset(np.arange(8)), ["fd"], settings).rows
     assert row.feature_extractor == extractor.identity and np.isfinite(row.value)
+    # the default is clean-fid's resizing, and the rows say which
+    (clean,) = evaluate(
+        real, oct_data.val.subset(np.arange(8)), ["fd"], replace(settings, resize=None)
+    ).rows
+    assert clean.feature_extractor == extractor.identity.replace("-legacy", "-clean")
+    assert clean.value != pytest.approx(row.value, rel=1e-3)
+    with pytest.raises(SynthbenchError, match="resize mode 'bicubic' is not one of clean, legacy"):
+        InceptionExtractor(weights, resize="bicubic")

@@ -109,13 +109,24 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n_gram:
 
 
 def rouge_l(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> float:
-    """Mean ROUGE-L F-measure (torchmetrics), best reference per candidate."""
+    """Mean ROUGE-L F-measure (torchmetrics), best reference per candidate, over whitespace
+    tokens like the other scores (torchmetrics by default drops punctuation and splits
+    decimals: ``1.6`` would match ``1.8`` on ``1``)."""
     from torchmetrics.functional.text import rouge_score
 
     scores = rouge_score(
-        list(candidates), [list(r) for r in references], rouge_keys="rougeL", accumulate="best"
+        list(candidates),
+        [list(r) for r in references],
+        rouge_keys="rougeL",
+        accumulate="best",
+        normalizer=_unchanged,
+        tokenizer=str.split,
     )
     return float(scores["rougeL_fmeasure"])
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 def clinical_efficacy(

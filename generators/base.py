@@ -12,24 +12,31 @@ against the training schema, seeded sampling in fixed blocks (so the same seed g
 images however a request is chunked), assembling the output :class:`~synthbench.cohort.Cohort`
 with the training data's schema, and the checkpoint layout::
 
-    DIR/synthbench_generator.json   name, config, config hash, training schema, fit summary
+    DIR/synthbench_generator.json   name, config (and its version), config hash, training
+                                    schema, fit summary, what made it (package version, source
+                                    revision, training precision) and the sha256 of every file
     DIR/<component>/...             safetensors + JSON config (diffusers save_pretrained layout)
 
-Loading never unpickles: weights are safetensors, everything else is JSON.
+Loading never unpickles: weights are safetensors, everything else is JSON. It checks every
+file against its recorded sha256, so an altered or damaged file is refused in one line. A
+checkpoint written by an earlier synthbench loads with a one-line notice naming the command
+that rewrites it (``python -m synthbench.generators.upgrade DIR``), or is refused in one line
+where its settings name code that is gone.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthbench import __version__
 from synthbench.config import ProfiledConfig
 from synthbench.errors import SynthbenchError
 from synthbench.generators.conditions import CohortSchema, Conditions, ResolvedConditions
@@ -43,11 +50,90 @@ if TYPE_CHECKING:
     from synthbench.cohort import Cohort
 
 CHECKPOINT_FILE = "synthbench_generator.json"
-CHECKPOINT_FORMAT = 1
+#: the model card beside the checkpoint (``model_card``); like the metadata, not digested
+CARD_FILE = "README.md"
+#: 2: the training schema holds condition counts instead of training reports; the config has
+#: a version; what made the checkpoint and every file's sha256 are recorded
+CHECKPOINT_FORMAT = 2
+#: earlier formats that still load (converted in memory, with a notice)
+READABLE_FORMATS = (1, 2)
+UPGRADE_COMMAND = "python -m synthbench.generators.upgrade"
 
 
 class CheckpointError(SynthbenchError):
     """A checkpoint folder that is missing, corrupt, truncated or from another format."""
+
+
+class CheckpointNotice(UserWarning):
+    """A checkpoint written by an earlier synthbench was read (and converted in memory)."""
+
+
+_noticed: dict = {}
+
+
+@functools.cache
+def package_version() -> str:
+    """The installed synthbench's version (package metadata), or "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("synthbench")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def source_revision() -> str:
+    """The git commit of the synthbench source tree, or "unknown" outside a checkout."""
+    from synthbench.results import git_sha
+
+    return git_sha() or "unknown"
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    """The sha256 of every file of a checkpoint folder but its metadata and model card, keyed by
+    path relative to the folder (``/``-separated)."""
+    out = {}
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if rel not in (CHECKPOINT_FILE, CARD_FILE):
+            out[rel] = _sha256(file)
+    return out
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_digest(digests: dict[str, str]) -> str:
+    """One sha256 over a checkpoint's file digests (for the model card)."""
+    text = "".join(f"{k}\t{v}\n" for k, v in sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_digests(path: Path, digests: dict[str, str]) -> None:
+    """A one-line :class:`CheckpointError` unless every recorded file is there with its sha256."""
+    for rel, expected in sorted(digests.items()):
+        file = path / rel
+        if not file.is_file():
+            raise CheckpointError(f"{path}: {rel} is missing from the checkpoint")
+        actual = _sha256(file)
+        if actual != expected:
+            raise CheckpointError(
+                f"{path}: {rel} has sha256 {actual[:16]}..., not the {expected[:16]}... recorded "
+                "when the checkpoint was written; the file was changed or damaged (restore it, "
+                "or retrain with the command in the model card)"
+            )
+
+
+def precision_name(mixed_precision: str | None) -> str | None:
+    """The arithmetic a training loop's resolved mixed precision means (``no`` -> ``fp32``)."""
+    if mixed_precision is None:
+        return None
+    return "fp32" if mixed_precision == "no" else mixed_precision
 
 
 # ---------------------------------------------------------------------------------- config
@@ -116,6 +202,8 @@ class Generator:
         self.config = config
         self.schema_: CohortSchema | None = None
         self.fit_info_: dict[str, Any] = {}
+        #: what made the fitted model: ``synthbench_version`` and ``source_revision``
+        self.made_by_: dict[str, str] = {}
         #: where the training loop keeps periodic checkpoints for resuming (None: none kept)
         self.state_dir: Path | None = None
         self.progress = False
@@ -137,6 +225,10 @@ class Generator:
 
         self.schema_ = CohortSchema.of(train, seed=seed)
         self.fit_info_ = {"seed": seed, "n_train": len(train)}
+        self.made_by_ = {
+            "synthbench_version": package_version(),
+            "source_revision": source_revision(),
+        }
         numpy_state = np.random.get_state()
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
         try:
@@ -212,10 +304,14 @@ class Generator:
             self._save_state(work)
             info = CheckpointInfo(
                 generator=self.name,
+                config_version=self.config.config_version(),
                 config=self.config.to_dict(),
                 config_hash=self.config_hash,
                 training_schema=schema.to_json(),
                 fit=self.fit_info_,
+                training_precision=precision_name(self.fit_info_.get("mixed_precision")),
+                weights_sha256=file_digests(work),
+                **self.made_by_,
             )
             (work / CHECKPOINT_FILE).write_text(info.model_dump_json(indent=2))
         return path
@@ -227,18 +323,27 @@ class Generator:
         if cls is not Generator and info.generator != cls.name:
             raise CheckpointError(f"{path}: a {info.generator!r} checkpoint, not {cls.name!r}")
         gen_cls = cls if cls is not Generator else get_generator_class(info.generator)
-        config = gen_cls.Config.from_stored(info.config)
+        try:
+            values, changes = gen_cls.Config.upgrade(info.config, version=info.config_version)
+            config = gen_cls.Config.from_dict(values)
+        except SynthbenchError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         if config.config_hash(gen_cls.name) != info.config_hash:
             raise CheckpointError(
                 f"{path}: config hash {info.config_hash} does not match its settings "
                 f"({config.config_hash(gen_cls.name)}); the checkpoint was edited or written by another version"
             )
+        check_digests(Path(path), info.weights_sha256)
         gen = gen_cls(config)
         try:
             gen.schema_ = CohortSchema.from_json(info.training_schema)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: invalid training schema ({exc})") from None
         gen.fit_info_ = dict(info.fit)
+        gen.made_by_ = {
+            "synthbench_version": info.synthbench_version,
+            "source_revision": info.source_revision,
+        }
         try:
             gen._load_state(Path(path))
         except SynthbenchError:
@@ -247,6 +352,16 @@ class Generator:
             raise CheckpointError(
                 f"{path}: corrupt or truncated checkpoint ({type(exc).__name__}: {_one_line(exc)})"
             ) from None
+        current = config.config_version()
+        if info.format < CHECKPOINT_FORMAT or info.config_version < current:
+            _notice(
+                f"{path}: a {gen.name} checkpoint of format {info.format}, config version "
+                f"{info.config_version}, read as format {CHECKPOINT_FORMAT}, version {current}"
+                + "".join(f"; {c}" for c in changes)
+                + ("; it records no file digests to check" if not info.weights_sha256 else "")
+                + ("; its training reports were dropped" if "bank" in info.training_schema else "")
+                + f"; rewrite it with: {UPGRADE_COMMAND} {path}"
+            )
         return gen
 
     # ------------------------------------------------------------------ for subclasses
@@ -341,17 +456,27 @@ def block_seed(seed: int, block: int) -> int:
 
 # ---------------------------------------------------------------------------------- checkpoints
 class CheckpointInfo(BaseModel):
-    """``synthbench_generator.json``: what a checkpoint folder holds."""
+    """``synthbench_generator.json``: what a checkpoint folder holds and what made it."""
 
     model_config = ConfigDict(extra="forbid")
 
     format: int = CHECKPOINT_FORMAT
-    synthbench_version: str = __version__
+    #: the synthbench that fitted the model (package metadata) and its git commit
+    synthbench_version: str = Field(default_factory=package_version)
+    source_revision: str = "unknown"
     generator: str
+    #: the layout version of ``config`` (``ProfiledConfig.VERSIONS``); 1 before it was recorded
+    config_version: int = 1
     config: dict[str, Any]
     config_hash: str
+    #: the arithmetic training ran at (``bf16``, ``fp16``, ``fp32``); None: nothing was trained
+    training_precision: str | None = None
+    #: sha256 of every file of the folder but this one and the model card
+    weights_sha256: dict[str, str] = {}
     training_schema: dict[str, Any]
     fit: dict[str, Any] = {}
+    #: set by ``upgrade``: the format it was converted from, by which synthbench, what changed
+    converted: dict[str, Any] | None = None
 
 
 def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
@@ -369,11 +494,19 @@ def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
         raise CheckpointError(
             f"{info_path}: corrupt checkpoint metadata ({_one_line(exc)})"
         ) from None
-    if info.format != CHECKPOINT_FORMAT:
+    if info.format not in READABLE_FORMATS:
         raise CheckpointError(
-            f"{info_path}: checkpoint format {info.format}; this synthbench reads format {CHECKPOINT_FORMAT}"
+            f"{info_path}: checkpoint format {info.format}; this synthbench reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}"
         )
     return info
+
+
+def _notice(message: str) -> None:
+    """One line, once per message and process (a notice, not an error)."""
+    warnings.warn_explicit(
+        message, CheckpointNotice, filename="synthbench", lineno=0, registry=_noticed
+    )
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:

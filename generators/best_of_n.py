@@ -91,7 +91,11 @@ class BestOfN(Generator):
         return self.base_.sampling_device()
 
     def _save_state(self, path: Path) -> None:
+        from synthbench.generators.upgrade import upgrade_checkpoint
+
         shutil.copytree(self._base_path, path / "base")
+        # a base from an earlier synthbench may hold training reports: its copy is converted
+        upgrade_checkpoint(path / "base")
         shutil.copytree(self._reward_path, path / "reward")
 
     def _load_state(self, path: Path) -> None:

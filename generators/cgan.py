@@ -18,9 +18,7 @@ a class head on the discriminator's features learns the classes of real images a
 generator is also trained to make images that head assigns to the asked class (weight 2);
 ``class_std``, the minibatch standard deviation taken within each class (it kept a training
 seed from collapsing to one image per class); and ``extra_convs``, one more 3x3 convolution at
-each resolution of both networks (SNGAN's "standard CNN"). Off by default: ``twin_classifier``,
-TAC-GAN's twin class head against AC-GAN's bias towards easy images, and
-``class_consistency``, a separate classifier's verdict.
+each resolution of both networks (SNGAN's "standard CNN").
 Samples come from the EMA of the generator's weights, with
 ``z ~ N(0, T^2 I)`` (``temperature`` T, 1 by default: the truncation trick below 1).
 Weights are saved as ``cgan/model.safetensors`` (generator only) beside ``cgan/config.json``.
@@ -31,12 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from synthbench.config import ConfigVersion
 from synthbench.generators.base import Capabilities
 from synthbench.generators.neural import (
     LatentConfig,
     LatentLabelGenerator,
     bottleneck_size,
-    build_classifier,
     class_scale_shift,
     embed_codes,
     labelled_images,
@@ -79,31 +77,29 @@ class CGANConfig(LatentConfig):
     #: the discriminator's features learns the classes of real images, and the generator is also
     #: trained to make images that head assigns to the asked class; 0 turns it off
     aux_classifier: float = 2.0
-    #: weight of a class-consistency loss (0 turns it off): a separate classifier (no spectral
-    #: normalisation, not saved) learns the classes of real images, and the generator is also
-    #: trained to make images it assigns to the asked class (CVAE-GAN's classifier, Bao et
-    #: al. 2017); unlike ``aux_classifier`` its features are not the discriminator's
-    class_consistency: float = 0.0
-    #: with ``aux_classifier``, a twin class head (TAC-GAN, Gong et al. 2019) learns the asked
-    #: classes of generated images, and the generator is trained to make them hard for it
-    #: (minus its cross-entropy, at the auxiliary weight): without it AC-GAN's loss favours
-    #: images far from the class boundaries, so each class narrows to its easiest images
-    twin_classifier: bool = False
     #: extra 3x3 convolutions at each resolution of both networks (SNGAN's "standard CNN" has
     #: one before each strided convolution of the discriminator): deeper features for lesions
     #: a few pixels wide; 0 is the plain DCGAN-like stack
     extra_convs: int = 1
 
-    LEGACY: ClassVar[dict[str, Any]] = {
-        **LatentConfig.LEGACY,
-        "conditional_norm": False,
-        "diff_augment": False,
-        "aux_classifier": 0.0,
-        "class_consistency": 0.0,
-        "class_std": False,
-        "twin_classifier": False,
-        "extra_convs": 0,
-    }
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(
+            1,
+            added={
+                "temperature": 1.0,
+                "conditional_norm": False,
+                "diff_augment": False,
+                "aux_classifier": 0.0,
+                "class_std": False,
+                "extra_convs": 0,
+            },
+        ),
+        ConfigVersion(
+            2,
+            removed={"class_consistency": 0.0, "twin_classifier": False},
+            note="experiment options, last in commit 81a3ccc; findings in docs/conditioning.md",
+        ),
+    )
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
             "widths": (32, 16),
@@ -126,12 +122,7 @@ class CGANConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_non_negative("aux_classifier", "class_consistency", "extra_convs")
-        if self.twin_classifier and not self.aux_classifier:
-            raise ValueError(
-                "twin_classifier needs aux_classifier > 0 (the twin head's loss takes the "
-                "auxiliary weight)"
-            )
+        self.require_non_negative("aux_classifier", "extra_convs")
 
 
 def build_generator(
@@ -204,12 +195,11 @@ def build_discriminator(
     minibatch_std: bool = True,
     classifier: bool = False,
     class_std: bool = False,
-    twin: bool = False,
     extra_convs: int = 0,
 ) -> Any:
     """The projection discriminator; called as ``disc(x, y)`` it gives one score per image, and
-    with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots),
-    the twin head's logits (n, slots), or None without ``twin``). With ``class_std`` the
+    with ``classifier`` also ``disc(x, y, logits=True)`` -> (scores, class logits (n, slots)).
+    With ``class_std`` the
     minibatch spread is taken within each condition slot (images weighted by their codes).
     ``extra_convs`` 3x3 convolutions come before each strided one, at its input's resolution."""
     import torch
@@ -232,7 +222,6 @@ def build_discriminator(
             self.linear = spectral_norm(nn.Linear(c_in + extra, 1))
             self.embed = spectral_norm(nn.Embedding(n_classes, c_in + extra))
             self.classify = nn.Linear(c_in + extra, n_classes) if classifier else None
-            self.twin = nn.Linear(c_in + extra, n_classes) if classifier and twin else None
 
         def forward(self, x: torch.Tensor, y: torch.Tensor, logits: bool = False) -> Any:
             h = self.features(x).sum(dim=(2, 3))
@@ -244,7 +233,7 @@ def build_discriminator(
             if logits:
                 if self.classify is None:
                     raise ValueError("this discriminator was built without a class head")
-                return score, self.classify(h), None if self.twin is None else self.twin(h)
+                return score, self.classify(h)
             return score
 
     return Discriminator()
@@ -305,7 +294,7 @@ class CGAN(LatentLabelGenerator):
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
 
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # weight init only (``fit`` restores the caller's random state)
         arch = self._arch()
         gen_net = self._network(arch)
         disc = build_discriminator(
@@ -315,17 +304,12 @@ class CGAN(LatentLabelGenerator):
             minibatch_std=self.config.minibatch_std,
             classifier=self.config.aux_classifier > 0,
             class_std=self.config.class_std,
-            twin=self.config.twin_classifier,
             extra_convs=self.config.extra_convs,
         )
         data = labelled_images(self._require_fit(), train, arch["channels"])
         latent, d_steps = self.config.latent_dim, max(1, self.config.d_steps)
         augmenting, aux = self.config.diff_augment, self.config.aux_classifier
-        consistency = self.config.class_consistency
         modules = {"generator": gen_net, "discriminator": disc}
-        if consistency:
-            widths = tuple(reversed(arch["widths"]))
-            modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
         groups = {name: [name] for name in modules}
 
         def loss_fn(ctx: Any) -> dict[str, torch.Tensor]:
@@ -334,44 +318,31 @@ class CGAN(LatentLabelGenerator):
             z = torch.randn(len(idx), latent, generator=ctx.generator, device=ctx.device)
             disc = ctx.modules["discriminator"]
 
-            def d(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+            def d(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
                 images = diff_augment(images, ctx.generator) if augmenting else images
                 if aux:
                     return disc(images, labels, logits=True)
-                return disc(images, labels), None, None
+                return disc(images, labels), None
 
             def d_loss(fake: torch.Tensor) -> torch.Tensor:
-                real_score, real_logits, _ = d(x, y)
-                fake_score, _, fake_twin = d(fake, y)
+                real_score, real_logits = d(x, y)
+                fake_score, _ = d(fake, y)
                 loss = hinge_loss(real_score, fake_score)
                 if not aux:
                     return loss
-                # the class head learns from real images only, so it learns the real classes;
-                # the twin head learns the asked classes of the generated ones
-                loss = loss + aux * soft_cross_entropy(real_logits, y)
-                if fake_twin is not None:
-                    loss = loss + aux * soft_cross_entropy(fake_twin, y)
-                return loss
+                # the class head learns from real images only, so it learns the real classes
+                return loss + aux * soft_cross_entropy(real_logits, y)
 
             if ctx.step % d_steps != d_steps - 1:  # a discriminator-only step
                 with torch.no_grad():
                     fake = ctx.modules["generator"](z, y)
                 return {"discriminator": d_loss(fake)}
-            # the separate classifier learns from real images at generator updates
-            losses = {}
-            if consistency:
-                losses["classifier"] = soft_cross_entropy(ctx.modules["classifier"](x).float(), y)
             fake = ctx.modules["generator"](z, y)
-            fake_score, fake_logits, fake_twin = d(fake, y)
+            fake_score, fake_logits = d(fake, y)
             g_loss = -fake_score.mean()
             if aux:
                 g_loss = g_loss + aux * soft_cross_entropy(fake_logits, y)
-            if fake_twin is not None:
-                g_loss = g_loss - aux * soft_cross_entropy(fake_twin, y)
-            if consistency:
-                judged = ctx.modules["classifier"](fake).float()
-                g_loss = g_loss + consistency * soft_cross_entropy(judged, y)
-            return {**losses, "discriminator": d_loss(fake.detach()), "generator": g_loss}
+            return {"discriminator": d_loss(fake.detach()), "generator": g_loss}
 
         result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
         self.net_ = ema["generator"].cpu().eval()

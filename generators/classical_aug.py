@@ -6,18 +6,23 @@
 
 Each requested image starts from a random real training image of the same modality and class,
 then gets a random flip, rotation, scaling and shift (one affine warp), brightness and contrast
-changes and a little Gaussian noise. Its report is the source image's report, which still
-describes it. All randomness comes from the sampling seed.
+changes and a little Gaussian noise. Its report is the one asked for (from ``like`` conditions;
+a prompt rebuilt from the findings for a number of images; none for a label): the checkpoint
+keeps the training images but not their reports. With ``keep_reports`` (off by default, and a
+warning when on) it keeps them too, and a copy carries its source image's report, which
+describes it exactly. All randomness comes from the sampling seed.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthbench.config import ConfigVersion
 from synthbench.generators.base import Capabilities, GeneratorConfig
 from synthbench.generators.conditions import ResolvedConditions
 from synthbench.generators.image_bank import ImageBankGenerator
@@ -39,6 +44,16 @@ class ClassicalAugConfig(GeneratorConfig):
     brightness: float = 0.08
     contrast: float = 0.15
     noise_std: float = 0.02
+    #: keep every training report in the checkpoint, so a copy carries its source's report
+    keep_reports: bool = False
+
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(2, added={"keep_reports": True}),
+    )
+
+
+class ReportsKeptWarning(UserWarning):
+    """A generator was asked to keep training reports in its checkpoint."""
 
 
 class ClassicalAug(ImageBankGenerator):
@@ -53,7 +68,15 @@ class ClassicalAug(ImageBankGenerator):
         self.images_ = np.ascontiguousarray(train.images)
         self.modality_ = [str(m) for m in train.modality]
         self.label_ = np.asarray(train.label, np.int64)
-        self.text_ = list(train.text)
+        self.text_ = list(train.text) if self.config.keep_reports else []
+        if self.config.keep_reports:
+            warnings.warn_explicit(
+                f"{self.name} keep_reports=True: its checkpoint holds all {len(train)} training "
+                "reports verbatim; do not share it where the reports are private",
+                ReportsKeptWarning,
+                filename="synthbench",
+                lineno=0,
+            )
         return {}
 
     def _pools(self) -> dict[tuple[str, int], np.ndarray]:
@@ -105,5 +128,7 @@ class ClassicalAug(ImageBankGenerator):
         # replicated grayscale stays gray: one noise field for all its channels
         x = x + torch.where(gray[:, None, None, None], noise[:, :1].expand_as(noise), noise)
         images = x.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+        if not self.text_:
+            return images, list(conditions.text)
         # the source image's report still describes its augmented copy
         return images, [self.text_[i] for i in picks]

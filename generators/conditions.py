@@ -13,16 +13,19 @@ Conditions come in four forms:
 - ``Conditions.like(cohort)``: the same conditions as a real cohort (its modalities, labels,
   findings and reports), one row per sample;
 - an ``int`` ``n`` passed to ``Generator.sample``: ``n`` rows balanced over the training
-  modalities and classes, each row drawn (with its report) from the training conditions.
+  modalities and classes, each row's findings drawn from the training conditions by frequency
+  and its prompt rebuilt from them (``"OCT: drusen."``).
 
 A :class:`CohortSchema` records what a generator was fit on (image shape, modalities, native
-channels, classes, findings, prompt prefixes, and a bank of training conditions), so its output
-cohorts share the training data's schema and balanced conditions need no training data.
+channels, classes, findings, prompt prefixes, and how often each combination of label and
+findings occurred), so its output cohorts share the training data's schema and balanced
+conditions need no training data. It holds no training text: a checkpoint carries no report.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
     from synthbench.cohort import Cohort
 
 _PREFIX = re.compile(r"^\s*([^:]{1,40}):")
-#: at most this many training conditions (label, findings, report) kept per class in a checkpoint
-BANK_PER_CLASS = 256
 
 
 def prompt_prefix(text: str) -> str | None:
@@ -139,17 +140,19 @@ class CohortSchema:
     label_names: dict[str, list[str]]
     finding_names: list[str]
     prompt_names: dict[str, str]
-    #: per modality, per class ("-1" for multi-label): training rows as [label, [findings], report]
-    bank: dict[str, dict[str, list[list[Any]]]] = field(default_factory=dict)
+    #: per modality, per class ("-1" for multi-label): each combination of label and findings
+    #: of the training rows with how many rows had it, as [label, [findings], count], most
+    #: frequent first
+    conditions: dict[str, dict[str, list[list[Any]]]] = field(default_factory=dict)
     biomarker_name: str | None = None
 
     @classmethod
     def of(cls, cohort: Cohort, *, seed: int = 0) -> CohortSchema:
-        """The schema of a training cohort, with a bank of up to ``BANK_PER_CLASS`` rows per class."""
+        """The schema of a training cohort (``seed`` is accepted for callers that pass one;
+        the schema is the same for every seed)."""
         if len(cohort) == 0:
             raise SynthbenchError("cannot fit a generator on an empty cohort")
-        rng = np.random.default_rng(seed)
-        channels, prompts, bank = {}, {}, {}
+        channels, prompts, conditions = {}, {}, {}
         names = np.asarray(cohort.finding_names, dtype=object)
         for mod in cohort.modalities:
             rows = np.flatnonzero(cohort.modality == mod)
@@ -157,12 +160,13 @@ class CohortSchema:
             found = [prompt_prefix(cohort.text[i]) for i in rows[:64]]
             found = [p for p in found if p]
             prompts[mod] = max(set(found), key=found.count) if found else mod
-            bank[mod] = {}
+            conditions[mod] = {}
             for label in sorted(set(cohort.label[rows].tolist())):
                 in_class = rows[cohort.label[rows] == label]
-                keep = np.sort(rng.permutation(in_class)[:BANK_PER_CLASS])
-                bank[mod][str(label)] = [
-                    [int(label), names[cohort.findings[i]].tolist(), cohort.text[i]] for i in keep
+                combos = Counter(tuple(names[cohort.findings[i]].tolist()) for i in in_class)
+                conditions[mod][str(label)] = [
+                    [int(label), list(f), n]
+                    for f, n in sorted(combos.items(), key=lambda item: (-item[1], item[0]))
                 ]
         return cls(
             image_shape=cohort.image_shape,
@@ -171,7 +175,7 @@ class CohortSchema:
             label_names={m: list(cohort.label_names.get(m, [])) for m in cohort.modalities},
             finding_names=list(cohort.finding_names),
             prompt_names=prompts,
-            bank=bank,
+            conditions=conditions,
             biomarker_name=cohort.biomarker_name,
         )
 
@@ -183,12 +187,15 @@ class CohortSchema:
             "label_names": self.label_names,
             "finding_names": self.finding_names,
             "prompt_names": self.prompt_names,
-            "bank": self.bank,
+            "conditions": self.conditions,
             "biomarker_name": self.biomarker_name,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CohortSchema:
+        """The schema as ``to_json`` wrote it; one written before it held condition counts
+        (with a ``bank`` of training rows and their reports) reads with the reports dropped."""
+        conditions = data["conditions"] if "conditions" in data else _counted(data.get("bank", {}))
         return cls(
             image_shape=tuple(data["image_shape"]),  # type: ignore[arg-type]
             modalities=tuple(data["modalities"]),
@@ -196,7 +203,7 @@ class CohortSchema:
             label_names={k: list(v) for k, v in data["label_names"].items()},
             finding_names=list(data["finding_names"]),
             prompt_names=dict(data["prompt_names"]),
-            bank=data.get("bank", {}),
+            conditions=conditions,
             biomarker_name=data.get("biomarker_name"),
         )
 
@@ -278,9 +285,28 @@ class CohortSchema:
             labels[i] = label
         return ResolvedConditions(tuple(mods), labels, findings, tuple(conditions.text))
 
+    def prompt(self, modality: str, label: int, findings: Sequence[str]) -> str:
+        """A prompt rebuilt from a condition: ``"<Modality>: <findings or class>."``, e.g.
+        ``"OCT: drusen."``, ``"CXR: cardiomegaly, effusion."``, ``"CXR: no finding."``."""
+        names = self.label_names.get(modality) or []
+        if findings:
+            body = ", ".join(findings)
+        elif 0 <= label < len(names):
+            body = names[label]
+        else:
+            body = "no finding"
+        return f"{self.prompt_names.get(modality, modality)}: {body.replace('_', ' ')}."
+
+    def _draw(self, rows: list[list[Any]], rng: np.random.Generator) -> list[Any]:
+        """One [label, findings, count] row, drawn by its count."""
+        counts = np.asarray([r[2] for r in rows], np.float64)
+        return rows[int(rng.choice(len(rows), p=counts / counts.sum()))]
+
     def fill_prompts(self, conditions: ResolvedConditions, *, seed: int) -> ResolvedConditions:
-        """Give rows without a prompt a training report of their modality and class (any class
-        of the modality when the row has no label), for text-conditioned generators."""
+        """Give rows without a prompt one rebuilt from their findings (see :meth:`prompt`); a
+        row without findings takes a training condition of its modality and class (any class
+        of the modality when it has no label), drawn by frequency. For text-conditioned
+        generators."""
         rng = np.random.default_rng([seed, 11])
         texts = list(conditions.text)
         labels = conditions.label.copy()
@@ -290,37 +316,41 @@ class CohortSchema:
             if text:
                 continue
             mod, label = conditions.modality[i], int(conditions.label[i])
-            by_class = self.bank.get(mod, {})
-            rows = by_class.get(str(label)) if label >= 0 else None
-            if not rows:
-                rows = [r for key in sorted(by_class, key=int) for r in by_class[key]]
-            if not rows:
-                raise SynthbenchError(f"no training reports of {mod} to prompt with")
-            row_label, row_findings, texts[i] = rows[int(rng.integers(len(rows)))]
-            labels[i] = row_label if label < 0 else label
             if not findings[i].any():
+                by_class = self.conditions.get(mod, {})
+                rows = by_class.get(str(label)) if label >= 0 else None
+                if not rows:
+                    rows = [r for key in sorted(by_class, key=int) for r in by_class[key]]
+                if not rows:
+                    raise SynthbenchError(f"no training conditions of {mod} to prompt with")
+                row_label, row_findings, _ = self._draw(rows, rng)
+                labels[i] = row_label if label < 0 else label
                 for f in row_findings:
                     findings[i, col[f]] = True
+            names = [self.finding_names[j] for j in np.flatnonzero(findings[i])]
+            texts[i] = self.prompt(mod, int(labels[i]), names)
         return ResolvedConditions(conditions.modality, labels, findings, tuple(texts))
 
     def balanced(self, n: int, *, seed: int) -> Conditions:
         """``n`` conditions: modalities in equal shares, classes in equal shares within each,
-        each row (label, findings, report) drawn from the training bank."""
+        each row's findings drawn from its class's training conditions by frequency, with a
+        prompt rebuilt from them."""
         if n < 0:
             raise SynthbenchError(f"the number of images must be at least 0, got {n}")
         rng = np.random.default_rng([seed, 7])
-        cells = [(m, k) for m in self.modalities for k in sorted(self.bank.get(m, {}), key=int)]
+        cells = [
+            (m, k) for m in self.modalities for k in sorted(self.conditions.get(m, {}), key=int)
+        ]
         cells_per_mod = {m: [c for c in cells if c[0] == m] for m in self.modalities}
         mods, labels, texts, finds = [], [], [], []
         for i in range(n):
             mod = self.modalities[i % len(self.modalities)]
             mod_cells = cells_per_mod[mod]
             _, key = mod_cells[(i // len(self.modalities)) % len(mod_cells)]
-            rows = self.bank[mod][key]
-            label, row_findings, text = rows[int(rng.integers(len(rows)))]
+            label, row_findings, _ = self._draw(self.conditions[mod][key], rng)
             mods.append(mod)
             labels.append(int(label))
-            texts.append(text)
+            texts.append(self.prompt(mod, int(label), row_findings))
             finds.append(tuple(row_findings))
         order = rng.permutation(n)
         return Conditions(
@@ -329,3 +359,18 @@ class CohortSchema:
             text=tuple(texts[j] for j in order),
             findings=tuple(finds[j] for j in order),
         )
+
+
+def _counted(bank: dict[str, dict[str, list[list[Any]]]]) -> dict[str, dict[str, list[list[Any]]]]:
+    """Condition counts from an old schema's ``bank`` of [label, [findings], report] rows; the
+    reports are dropped."""
+    out: dict[str, dict[str, list[list[Any]]]] = {}
+    for mod, by_class in bank.items():
+        out[mod] = {}
+        for key, rows in by_class.items():
+            combos = Counter((int(r[0]), tuple(r[1])) for r in rows)
+            out[mod][key] = [
+                [label, list(f), n]
+                for (label, f), n in sorted(combos.items(), key=lambda item: (-item[1], item[0]))
+            ]
+    return out

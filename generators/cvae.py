@@ -16,9 +16,6 @@ noise scaled by T (0.6 by default; ex-post density estimation as in Ghosh et al.
 weak KL term (``beta`` 0.1) the encodings keep the lesions (reconstructions of real B-scans
 were judged as their class about as often as the real ones) but no longer fill ``N(0, I)``; the
 mixtures give the decoder latents like those it learned from.
-Two training-only losses on images decoded from the prior are off by default: a separate
-classifier's verdict (``class_consistency``) and a projection discriminator's
-(``adversarial``, as in VAE-GAN).
 Weights are saved as ``cvae/model.safetensors`` beside ``cvae/config.json`` (and the mixtures,
 with ``latent_mixture``, as ``cvae/latent_mixture.safetensors``).
 """
@@ -28,17 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from synthbench.config import ConfigVersion
 from synthbench.generators.base import Capabilities, load_safetensors, save_safetensors
 from synthbench.generators.neural import (
     LatentConfig,
     LatentLabelGenerator,
     bottleneck_size,
-    build_classifier,
     class_scale_shift,
     embed_codes,
     labelled_images,
     n_parameters,
-    soft_cross_entropy,
 )
 
 if TYPE_CHECKING:
@@ -63,27 +59,6 @@ class CVAEConfig(LatentConfig):
     #: come from the class) after each of the decoder's upsamplings, so the class shapes the
     #: image at every scale and not only through the latent
     refine_blocks: int = 2
-    #: a learned Gaussian prior per class, ``p(z | class) = N(mu_c, diag(sigma_c^2))``, in the KL
-    #: term and for sampling, instead of ``N(0, I)`` for every class (the conditional prior of
-    #: Sohn et al. 2015): each class's encodings need not share one region of the latent space
-    class_prior: bool = False
-    #: weight of a class-consistency loss (in training only; 0 turns it off): a classifier
-    #: trained alongside on the real images judges images decoded from the prior, and the
-    #: decoder is also trained to make them that classifier's asked class (the auxiliary
-    #: classifier of CVAE-GAN, Bao et al. 2017, and of AC-GAN); the classifier is not saved
-    class_consistency: float = 0.0
-    #: standard deviation of Gaussian noise added to every image that classifier sees, real
-    #: or decoded (as classifier guidance trains its classifier on noisy images), meant to
-    #: keep fine pixel patterns from swaying it; 0 adds none. Measured on OCT it did not: the
-    #: decoder drew large stripes instead (docs/conditioning.md)
-    consistency_noise: float = 0.0
-    #: weight of an adversarial loss on images decoded from the prior (0 turns it off): a
-    #: projection discriminator (``cgan``'s: spectral norm, hinge loss, the class projected
-    #: onto its features) learns to tell them from real images of their class at every step,
-    #: and the decoder is also trained to pass it (VAE-GAN, Larsen et al. 2016; CVAE-GAN, Bao
-    #: et al. 2017), so that sampled images, not only reconstructions, look like the class.
-    #: The discriminator is not saved
-    adversarial: float = 0.0
     #: components of a Gaussian mixture (full covariance) fitted after training to each
     #: condition's training encodings (posterior means), sampled instead of the prior
     #: (ex-post density estimation, Ghosh et al. 2020): where the encodings do not fill the
@@ -93,15 +68,19 @@ class CVAEConfig(LatentConfig):
     lr: float = 1e-3
     warmup_steps: int = 20
 
-    LEGACY: ClassVar[dict[str, Any]] = {
-        **LatentConfig.LEGACY,
-        "refine_blocks": 0,
-        "class_prior": False,
-        "class_consistency": 0.0,
-        "consistency_noise": 0.0,
-        "adversarial": 0.0,
-        "latent_mixture": 0,
-    }
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(1, added={"temperature": 1.0, "refine_blocks": 0, "latent_mixture": 0}),
+        ConfigVersion(
+            2,
+            removed={
+                "class_prior": False,
+                "class_consistency": 0.0,
+                "consistency_noise": 0.0,
+                "adversarial": 0.0,
+            },
+            note="experiment options, last in commit 81a3ccc; findings in docs/conditioning.md",
+        ),
+    )
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {
@@ -123,9 +102,8 @@ class CVAEConfig(LatentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_non_negative(
-            "class_consistency", "consistency_noise", "adversarial", "latent_mixture"
-        )
+        # beta weighs the KL term: negative would reward encodings far from the prior
+        self.require_non_negative("beta", "latent_mixture", "refine_blocks")
 
 
 def build_cvae(
@@ -135,7 +113,6 @@ def build_cvae(
     widths: tuple[int, ...],
     latent: int,
     refine_blocks: int = 0,
-    class_prior: bool = False,
 ) -> Any:
     """The network; a function so the architecture is rebuilt from JSON on load."""
     import torch
@@ -191,16 +168,6 @@ def build_cvae(
             # a ModuleList (not Sequential) so the refinement blocks can take the class; the
             # indices, and so the state keys, are those of the earlier Sequential
             self.decoder = nn.ModuleList(up)
-            if class_prior:  # per class: the prior's mean and log-variance, N(0, I) at first
-                self.prior = nn.Parameter(torch.zeros(2, n_classes, latent))
-
-        def prior_stats(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """The prior's mean and log-variance for condition codes ``y`` (zeros without
-            ``class_prior``: ``N(0, I)``); a mixed code mixes its slots' parameters."""
-            if not class_prior:
-                zeros = torch.zeros(len(y), latent, device=y.device)
-                return zeros, zeros
-            return y @ self.prior[0], (y @ self.prior[1]).clamp(-10, 10)
 
         def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             stats = self.to_stats(
@@ -231,16 +198,12 @@ class CVAE(LatentLabelGenerator):
         return build_cvae(**arch)
 
     def _arch(self) -> dict[str, Any]:
-        arch = {**super()._arch(), "refine_blocks": self.config.refine_blocks}
-        # only with it, so the architecture JSON of checkpoints without it stays as it was
-        return {**arch, "class_prior": True} if self.config.class_prior else arch
+        return {**super()._arch(), "refine_blocks": self.config.refine_blocks}
 
     def _decode(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.config.latent_mixture:
             return self.net_.decode(sample_mixture(self.mixture_, z, y, generator), y)
-        # ``z`` is unit noise (times the temperature): shift and scale it to the class's prior
-        mean, logvar = self.net_.prior_stats(y)
-        return self.net_.decode(mean + z * (0.5 * logvar).exp(), y)
+        return self.net_.decode(z, y)  # the prior N(0, I), ``z`` scaled by the temperature
 
     def _save_state(self, path: Path) -> None:
         super()._save_state(path)
@@ -276,27 +239,13 @@ class CVAE(LatentLabelGenerator):
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         import torch
 
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # weight init only (``fit`` restores the caller's random state)
         arch = self._arch()
         net = self._network(arch)
         data = labelled_images(self._require_fit(), train, arch["channels"])
-        beta, consistency = self.config.beta, self.config.class_consistency
-        noise_std = self.config.consistency_noise
-        modules: dict[str, torch.nn.Module] = {"cvae": net}
-        if consistency:
-            widths = tuple(arch["widths"])
-            modules["classifier"] = build_classifier(arch["channels"], arch["n_classes"], widths)
-        adversarial = self.config.adversarial
-        if adversarial:
-            from synthbench.generators.cgan import build_discriminator, hinge_loss
+        beta = self.config.beta
 
-            # one more halving than the encoder (it takes its widths from the last to the first)
-            widths = tuple(reversed((*arch["widths"], 2 * arch["widths"][-1])))
-            modules["discriminator"] = build_discriminator(
-                arch["channels"], arch["n_classes"], widths
-            )
-
-        def loss_fn(ctx: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+        def loss_fn(ctx: Any) -> torch.Tensor:
             idx = ctx.indices.to(ctx.device)
             x, y = data["x"][idx], data["y"][idx]
             model = ctx.modules["cvae"]
@@ -304,40 +253,12 @@ class CVAE(LatentLabelGenerator):
             eps = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
             recon = model.decode(mu + eps * (0.5 * logvar).exp(), y)
             rec = (recon.float() - x).pow(2).flatten(1).sum(1).mean()
-            prior_mu, prior_logvar = model.prior_stats(y)
-            kl = gaussian_kl(mu.float(), logvar.float(), prior_mu, prior_logvar).sum(1).mean()
+            prior = torch.zeros(mu.shape, device=mu.device)  # N(0, I): mean and log-variance 0
+            kl = gaussian_kl(mu.float(), logvar.float(), prior, prior).sum(1).mean()
             # per-pixel scale keeps the learning rate meaningful across image sizes
-            loss = (rec + beta * kl) / x[0].numel()
-            if not (consistency or adversarial):
-                return loss
+            return (rec + beta * kl) / x[0].numel()
 
-            # images decoded from the prior, as sampling makes them, judged by the classifier
-            # and the discriminator; each group's loss reaches only its own parameters, so the
-            # classifier learns from the real images alone, the discriminator to tell real from
-            # decoded, and the decoder from their verdicts on the decoded ones
-            def classify(images: torch.Tensor) -> torch.Tensor:
-                if noise_std:
-                    pixel_noise = torch.randn(
-                        images.shape, generator=ctx.generator, device=ctx.device
-                    )
-                    images = images + noise_std * pixel_noise
-                return ctx.modules["classifier"](images).float()
-
-            noise = torch.randn(mu.shape, generator=ctx.generator, device=ctx.device)
-            sampled = model.decode(prior_mu + noise * (0.5 * prior_logvar).exp(), y)
-            losses = {}
-            if consistency:
-                loss = loss + consistency * soft_cross_entropy(classify(sampled), y)
-                losses["classifier"] = soft_cross_entropy(classify(x), y)
-            if adversarial:
-                disc = ctx.modules["discriminator"]
-                loss = loss - adversarial * disc(sampled, y).float().mean()
-                real, fake = disc(x, y).float(), disc(sampled.detach(), y).float()
-                losses["discriminator"] = hinge_loss(real, fake)
-            return {"cvae": loss, **losses}
-
-        groups = {name: [name] for name in modules} if len(modules) > 1 else None
-        result, ema = self._train(modules, loss_fn, len(train), data, seed=seed, groups=groups)
+        result, ema = self._train({"cvae": net}, loss_fn, len(train), data, seed=seed)
         self.net_ = ema["cvae"].cpu().eval()
         if self.config.latent_mixture:
             self._fit_latent_mixture(data, seed=seed)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthbench.config import ConfigVersion
 from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
 from synthbench.generators.neural import (
@@ -43,7 +44,9 @@ class DDPMConfig(NeuralConfig):
     """Defaults are the ``quick`` profile (a ~1M-parameter UNet for 32 px)."""
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
-    LEGACY: ClassVar[dict[str, Any]] = {"prediction_type": "epsilon"}
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(1, added={"prediction_type": "epsilon"}),
+    )
 
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
@@ -81,6 +84,7 @@ class DDPMConfig(NeuralConfig):
     }
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_prediction_type(self.prediction_type)
 
 

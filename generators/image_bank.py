@@ -1,6 +1,6 @@
 """A base for generators that answer from a bank of stored images (``classical-aug``,
-``folder``): the images with their modality, label and report, kept in the checkpoint as
-``images.safetensors`` beside ``images.json``.
+``folder``): the images with their modality, label and (where the generator keeps them) report,
+kept in the checkpoint as ``images.safetensors`` beside ``images.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from synthbench.generators.base import (
 
 class ImageBankGenerator(Generator):
     """Subclasses set, in ``_fit``: ``images_`` (uint8, n x C x H x W) and, per image,
-    ``modality_`` and ``text_`` (lists) and ``label_`` (int array)."""
+    ``modality_`` (a list) and ``label_`` (int array), and ``text_``: a report per image, or
+    an empty list where none are kept."""
 
     def _save_state(self, path: Path) -> None:
         import torch
@@ -37,5 +38,6 @@ class ImageBankGenerator(Generator):
         meta = json.loads((path / "images.json").read_text())
         self.modality_, self.text_ = list(meta["modality"]), list(meta["text"])
         self.label_ = np.asarray(meta["label"], np.int64)
-        if not len(self.images_) == len(self.modality_) == len(self.label_) == len(self.text_):
+        counts = {len(self.images_), len(self.modality_), len(self.label_)}
+        if len(counts) != 1 or len(self.text_) not in (0, *counts):
             raise CheckpointError(f"{path}: image and metadata counts disagree")

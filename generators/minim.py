@@ -12,10 +12,8 @@ encoder from a local folder (``text_encoder_path``). All modalities share one im
 ``image_size`` px, 3 channels, grayscale replicated in and averaged back out. With ``pooled_text``
 (the default) the prompt also reaches every resolution through the timestep embedding: a prompt
 embedding, projected, is added to it (as in Imagen; diffusers' ``projection`` class embedding).
-With ``text_pretrain_steps`` the text encoder is first trained CLIP-style against a small image
-encoder on the training pairs (``text.contrastive_pretrain``); its pooled output (unit length,
-scaled by the square root of its width) is then the prompt embedding. Without it, the embedding is
-the mean of the token states: trained through the diffusion loss alone, that mean came out nearly
+The prompt embedding is the mean of the token states: trained through the diffusion loss alone,
+that mean came out nearly
 the same for every class of report (the distance between OCT class means was 0.1-0.3 against a
 spread of 0.13 within a class and a norm of 2 after projection, while ``ddpm``'s class embeddings
 are about 15 apart), so it told the UNet little. ``pooled_norm`` standardises that mean per
@@ -27,10 +25,7 @@ rate work at. ``text_class_loss`` adds, in training only, a linear head on the p
 predicts the report's class from the training cohort's labels, so the text encoder learns to set
 the classes apart where the pooled path reads them (the head is not saved; prompts stay free text).
 Those three are on by default: together they took the quick model's OCT CNV samples from 30-50%
-judged as asked to 74% at 1,000 steps (``docs/conditioning.md``). The contrastive embedding is
-strong but does not tell OCT normal from drusen, and at the quick profile samples followed their
-prompts less with it, so it stays off. ``full_res_attention`` (off) adds cross-attention at full
-resolution. Training drops the prompt with probability ``cond_dropout`` (the empty prompt is the
+judged as asked to 74% at 1,000 steps (``docs/conditioning.md``). Training drops the prompt with probability ``cond_dropout`` (the empty prompt is the
 unconditional input); sampling runs classifier-free guidance with the conditional and unconditional
 passes in one batch, DPM-Solver++ with ``sampling_steps`` steps, on EMA weights. The UNet predicts
 v (``prediction_type``): at the quick profile, with noise prediction the samples kept grey,
@@ -48,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthbench.config import ConfigVersion
 from synthbench.errors import SynthbenchError
 from synthbench.generators.base import Capabilities
 from synthbench.generators.conditions import ResolvedConditions
@@ -78,19 +74,30 @@ class MinimConfig(NeuralConfig):
     SAMPLING: ClassVar[tuple[str, ...]] = ("guidance_scale", "sampling_steps")
     #: the settings a fine-tuning run (``init_from``) changes besides the budget
     FINE_TUNING: ClassVar[tuple[str, ...]] = ("init_from", "lr", "warmup_steps")
-    #: checkpoints written before these settings existed condition through cross-attention only
-    #: and predict the noise
-    LEGACY: ClassVar[dict[str, Any]] = {
-        "pooled_text": False,
-        "prediction_type": "epsilon",
-        "text_pretrain_steps": 0,
-        "text_pretrain_batch": 256,
-        "text_pretrain_lr": 1e-3,
-        "pooled_norm": False,
-        "text_class_loss": 0.0,
-        "full_res_attention": False,
-        "init_from": None,
-    }
+    #: checkpoints written before the settings of version 1 existed condition through
+    #: cross-attention only and predict the noise
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(
+            1,
+            added={
+                "pooled_text": False,
+                "prediction_type": "epsilon",
+                "pooled_norm": False,
+                "text_class_loss": 0.0,
+                "init_from": None,
+            },
+        ),
+        ConfigVersion(
+            2,
+            removed={
+                "text_pretrain_steps": 0,
+                "text_pretrain_batch": 256,
+                "text_pretrain_lr": 1e-3,
+                "full_res_attention": False,
+            },
+            note="experiment options, last in commit 81a3ccc; findings in docs/conditioning.md",
+        ),
+    )
 
     image_size: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
@@ -105,25 +112,17 @@ class MinimConfig(NeuralConfig):
     #: a local folder with a pretrained ``transformers`` encoder and its tokenizer; None: train one
     text_encoder_path: str | None = None
     train_text_encoder: bool = True
-    #: steps of contrastive (CLIP-style) pretraining of the text encoder before the UNet trains;
-    #: 0: none (the encoder starts from its initial or pretrained weights)
-    text_pretrain_steps: int = 0
-    text_pretrain_batch: int = 256
-    text_pretrain_lr: float = 1e-3
     #: add the pooled prompt to the timestep embedding (besides cross-attention)
     pooled_text: bool = True
     #: standardise the pooled prompt per dimension (mean and spread of the mean-pooled token
     #: states over the training reports, from the text encoder as the UNet starts training);
-    #: applies with ``pooled_text`` and without ``text_pretrain_steps`` (``uses_prompt_norm``)
+    #: applies with ``pooled_text`` (``uses_prompt_norm``)
     pooled_norm: bool = True
     #: weight of an auxiliary loss that shapes the text encoder in training: a linear head on
     #: the pooled prompt predicts the report's class (the training cohort's labels); 0: none.
     #: Applies where the text encoder trains (``train_text_encoder``) and the training cohort
     #: has more than one class (of its modalities, labels and findings)
     text_class_loss: float = 1.0
-    #: cross-attention to the prompt at full resolution too (without self-attention there, whose
-    #: 1,024 tokens at 32 px made a CPU training step 10x slower); False: only at the lower levels
-    full_res_attention: bool = False
     #: what the UNet predicts: ``v_prediction`` or ``epsilon`` (checkpoints before it existed)
     prediction_type: str = "v_prediction"
     cond_dropout: float = 0.1
@@ -171,24 +170,20 @@ class MinimConfig(NeuralConfig):
     }
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.image_size % 2 ** (len(self.block_out_channels) - 1):
             raise ValueError(
                 f"image_size {self.image_size} must be divisible by 2^{len(self.block_out_channels) - 1}"
             )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        self.require_non_negative("text_pretrain_steps", "text_class_loss")
-        if self.text_pretrain_steps and self.text_encoder_path:
-            raise ValueError(
-                "text_pretrain_steps applies to the encoder minim builds, not to text_encoder_path"
-            )
+        self.require_non_negative("text_class_loss")
         check_prediction_type(self.prediction_type)
 
     @property
     def uses_prompt_norm(self) -> bool:
-        """Whether ``pooled_norm`` applies: the pooled prompt is the mean of the token states
-        (with ``text_pretrain_steps`` it is the pretrained embedding, already unit length)."""
-        return self.pooled_norm and self.pooled_text and not self.text_pretrain_steps
+        """Whether ``pooled_norm`` applies: only where the UNet reads a pooled prompt."""
+        return self.pooled_norm and self.pooled_text
 
     @property
     def uses_text_class_loss(self) -> bool:
@@ -215,16 +210,10 @@ class Minim(NeuralGenerator):
 
         cfg = self.config
         levels = len(cfg.block_out_channels)
-        # no self-attention at full resolution: at 32 px its 1024-token self-attention made a
-        # CPU training step 10x slower (measured); cross-attention there only with
-        # ``full_res_attention`` (both attention layers of those blocks then read the prompt)
-        full = cfg.full_res_attention
-        down = ["CrossAttnDownBlock2D" if full else "DownBlock2D"]
-        down += ["CrossAttnDownBlock2D"] * (levels - 1)
-        up = ["CrossAttnUpBlock2D"] * (levels - 1)
-        up += ["CrossAttnUpBlock2D" if full else "UpBlock2D"]
-        # diffusers reverses the per-level flags for the up blocks
-        only_cross = (full,) + (False,) * (levels - 1)
+        # no attention at full resolution: at 32 px its 1024-token self-attention made a CPU
+        # training step 10x slower (measured)
+        down = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (levels - 1)
+        up = ["CrossAttnUpBlock2D"] * (levels - 1) + ["UpBlock2D"]
         pooled = {
             "class_embed_type": "projection",
             "projection_class_embeddings_input_dim": cross_dim,
@@ -240,7 +229,7 @@ class Minim(NeuralGenerator):
             cross_attention_dim=cross_dim,
             attention_head_dim=cfg.attention_heads,  # diffusers' name for the number of heads
             norm_num_groups=cfg.norm_num_groups,
-            only_cross_attention=only_cross,
+            only_cross_attention=(False,) * levels,
             **(pooled if cfg.pooled_text else {}),
         )
 
@@ -261,21 +250,16 @@ class Minim(NeuralGenerator):
     def encode_prompts(
         self, encoder: Any, ids: torch.Tensor, mask: torch.Tensor
     ) -> tuple[Any, Any]:
-        """Token states and the prompt embedding the pooled path reads: after contrastive
-        pretraining the one it trained (the pooling layer's output, unit length, times the
-        square root of the encoder's width); otherwise the mean of the token states,
-        standardised with ``prompt_norm_`` where it is set (``pooled_norm``)."""
+        """Token states and the prompt embedding the pooled path reads: the mean of the token
+        states, standardised with ``prompt_norm_`` where it is set (``pooled_norm``)."""
         from synthbench.generators import text
 
-        if not self.config.text_pretrain_steps:
-            states = text.encode(encoder, ids, mask)
-            pooled = text.pool(states, mask)
-            if self.prompt_norm_ is None:
-                return states, pooled
-            mean, std = (v.to(states.device) for v in self.prompt_norm_)
-            return states, (pooled.float() - mean) / std
-        states, embedding = text.encode_pooled(encoder, ids, mask)
-        return states, embedding * encoder.config.hidden_size**0.5
+        states = text.encode(encoder, ids, mask)
+        pooled = text.pool(states, mask)
+        if self.prompt_norm_ is None:
+            return states, pooled
+        mean, std = (v.to(states.device) for v in self.prompt_norm_)
+        return states, (pooled.float() - mean) / std
 
     def _resize(self, x: torch.Tensor, size: int) -> torch.Tensor:
         import torch.nn.functional as F
@@ -296,7 +280,9 @@ class Minim(NeuralGenerator):
         cfg = self.config
         if not any(train.text):
             raise SynthbenchError("minim needs reports (text) to train on; this cohort has none")
-        torch.manual_seed(seed)  # weight init only; every later draw uses explicit generators
+        # weight init only; every later draw uses explicit generators (and ``fit`` restores the
+        # caller's random state)
+        torch.manual_seed(seed)
         base = self._init_checkpoint()
         if base is not None:  # its tokenizer, so token ids mean what its encoder learned
             tokenizer = base.tokenizer_
@@ -317,7 +303,6 @@ class Minim(NeuralGenerator):
                 cfg.text_layers,
                 cfg.text_heads,
                 cfg.max_tokens,
-                pooler=cfg.text_pretrain_steps > 0,
             )
         unet = self._build_unet(encoder.config.hidden_size)
         if base is not None:
@@ -327,16 +312,6 @@ class Minim(NeuralGenerator):
         ids, mask = tokenizer(train.text)
         null_ids, null_mask = tokenizer([""])
         x = self._resize(to_model_space(train.images, MODEL_CHANNELS), cfg.image_size)
-        pretrain = {}
-        if cfg.text_pretrain_steps and not self._resuming() and base is None:
-            # a resumed run loads the pretrained encoder with the rest of its training state
-            pretrain = text.contrastive_pretrain(
-                encoder,
-                {"ids": ids, "mask": mask, "x": x},
-                self._pretrain_settings(),
-                seed=seed,
-                progress=self.progress,
-            )
         encoder.requires_grad_(cfg.train_text_encoder)
         # from the encoder as built or loaded: a resumed run rebuilds the same one (seeded)
         # before its training state replaces the weights, so it standardises alike
@@ -407,7 +382,6 @@ class Minim(NeuralGenerator):
             **extra,
             "parameters": n_parameters(unet),
             "text_encoder_parameters": n_parameters(encoder),
-            **({"text_pretrain": pretrain} if pretrain else {}),
         }
 
     def _init_checkpoint(self) -> Minim | None:
@@ -456,22 +430,6 @@ class Minim(NeuralGenerator):
             ]
         encoder.train(was_training)
         return torch.cat(out)
-
-    def _pretrain_settings(self) -> Any:
-        """The shared loop's settings for the text encoder's contrastive pretraining."""
-        from dataclasses import replace
-
-        from synthbench.generators.training import TrainSettings
-
-        cfg = self.config
-        return replace(
-            TrainSettings.from_config(cfg),
-            steps=cfg.text_pretrain_steps,
-            minutes=None,
-            batch_size=cfg.text_pretrain_batch,
-            lr=cfg.text_pretrain_lr,
-            checkpoint_every=0,
-        )
 
     # ------------------------------------------------------------------ sample
     def _generate(self, conditions: ResolvedConditions, generator: torch.Generator) -> np.ndarray:

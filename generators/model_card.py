@@ -1,8 +1,9 @@
 """Model cards: the ``README.md`` written beside a checkpoint, saying how it was made.
 
 The card names the exact command, the config hash and every setting, the data spec, the training
-time and loss, and the machine; a fine-tuned checkpoint's card keeps the card of the one it started
-from, so the whole training stays on record.
+time and loss, the precision training ran at, the synthbench version and source revision that
+trained it, the machine, and the sha256 of its weights; a fine-tuned checkpoint's card keeps the
+card of the one it started from, so the whole training stays on record.
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from synthbench import __version__
+from synthbench.generators.base import (
+    CARD_FILE,
+    package_version,
+    read_checkpoint_info,
+    source_revision,
+    weights_digest,
+)
 from synthbench.machine import host_description, torch_version
 
 if TYPE_CHECKING:
@@ -20,7 +27,8 @@ if TYPE_CHECKING:
 def write_model_card(
     out: Path, gen: Generator, data: str, profile: str, seed: int, seconds: float, command: str
 ) -> None:
-    """Write the checkpoint's model card (``README.md``): the command, config, data, timing."""
+    """Write the checkpoint's model card (``README.md``) beside the checkpoint ``gen`` has just
+    saved to ``out``: the command, config, data, timing, and what its metadata records."""
     info = gen.fit_info_
     lines = [
         f"# {gen.name} checkpoint",
@@ -30,7 +38,8 @@ def write_model_card(
         f"- data spec: `{data}` (train split, {info.get('n_train', '?')} images)",
         f"- training time: {_training_time(info, seconds)}; steps {info.get('steps', '-')}; "
         f"final loss {info.get('final_loss', '-')}; images/s {info.get('images_per_s', '-')}",
-        f"- trained with synthbench {__version__}, torch {torch_version()}, on {host_description()}",
+        *provenance_lines(out, "trained"),
+        f"- torch {torch_version()}, on {host_description()}",
         f"- parameters: {info.get('parameters', '-')}",
         f"- conditioning: {gen.capabilities.conditioning}",
         *_init_line(info),
@@ -41,7 +50,23 @@ def write_model_card(
         "",
         *_base_card(info),
     ]
-    (out / "README.md").write_text("\n".join(lines))
+    (out / CARD_FILE).write_text("\n".join(lines))
+
+
+def provenance_lines(out: Path, verb: str) -> list[str]:
+    """The card's lines on what made the checkpoint in ``out``, read from its metadata."""
+    meta = read_checkpoint_info(out)
+    lines = [
+        f"- {verb} with synthbench {meta.synthbench_version}, source revision "
+        f"{meta.source_revision}; training precision {meta.training_precision or '-'}"
+    ]
+    if meta.weights_sha256:
+        lines.append(
+            f"- weights sha256 {weights_digest(meta.weights_sha256)} (over the "
+            f"{len(meta.weights_sha256)} files listed in synthbench_generator.json, each checked "
+            "on loading)"
+        )
+    return lines
 
 
 def _init_line(info: dict) -> list[str]:
@@ -108,7 +133,9 @@ def write_improve_card(
         f"- method: {gen.fit_info_.get('method', gen.name)}; config hash {gen.config_hash}",
         "- reward model, held-out agreement with the raters: "
         + ", ".join(f"{k} {v:.3f}" for k, v in agreement.items()),
-        f"- made with synthbench {__version__}, torch {torch_version()}, on {host_description()}",
+        f"- made with synthbench {package_version()}, source revision {source_revision()}, "
+        f"torch {torch_version()}, on {host_description()}",
+        *provenance_lines(out, "its parts trained")[1:],
         "",
     ]
     parent_card = Path(gen.fit_info_.get("base", {}).get("path", "")) / "README.md"

@@ -9,6 +9,7 @@ shared training loop, and the conversion of model outputs back to each modality'
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,25 @@ class NeuralConfig(GeneratorConfig):
     #: its batch and noise from the step number), so a run can resume under another budget
     BUDGET: ClassVar[tuple[str, ...]] = ("steps", "minutes", "checkpoint_every", "log_every")
 
+    def __post_init__(self) -> None:
+        self.check_training_settings()
+
+    def check_training_settings(self) -> None:
+        """A ``ValueError`` (one line, naming the setting) for a training-loop setting no loop
+        can run with: a learning rate that is not a positive number, a negative weight decay,
+        warm-up or clipping, an EMA decay outside [0, 1], a batch below 1."""
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.ema_decay <= 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1], got {self.ema_decay}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ValueError(f"minutes must be a positive number or None, got {self.minutes}")
+        self.require_non_negative("steps", "warmup_steps", "grad_clip", "checkpoint_every")
+
     def trajectory_hash(self, name: str) -> str:
         """The config hash without the budget and the sampling settings: equal for two
         configs whose training takes the same steps, however long each trains."""
@@ -69,9 +89,9 @@ class LatentConfig(NeuralConfig):
     temperature: float = 1.0
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("temperature",)
-    LEGACY: ClassVar[dict[str, Any]] = {"temperature": 1.0}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.temperature > 0.0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
@@ -219,22 +239,6 @@ def bottleneck_size(generator: str, size: int, levels: int) -> int:
     return size // 2**levels
 
 
-def build_classifier(channels: int, n_classes: int, widths: tuple[int, ...]) -> Any:
-    """A class-consistency loss's classifier (``cvae``, ``cgan``), trained on real images
-    alongside a generator and not saved with it: per width, a 3x3 convolution and a strided
-    one (group norm, SiLU), then global average pooling and a linear head over the condition
-    slots."""
-    from torch import nn
-
-    layers: list[nn.Module] = []
-    c_in = channels
-    for w in widths:
-        layers += [nn.Conv2d(c_in, w, 3, 1, 1), nn.GroupNorm(min(8, w), w), nn.SiLU()]
-        layers += [nn.Conv2d(w, w, 3, 2, 1), nn.GroupNorm(min(8, w), w), nn.SiLU()]
-        c_in = w
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, n_classes))
-
-
 def n_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -285,15 +289,6 @@ class NeuralGenerator(Generator):
             description=self.name,
             on_device=to_device,
             groups=groups,
-        )
-
-    def _resuming(self) -> bool:
-        """Whether training will resume from a saved state (``training.train`` checks that it
-        belongs to this config and seed, and refuses it otherwise)."""
-        from synthbench.generators.training import STATE_JSON, STATE_WEIGHTS
-
-        return self.state_dir is not None and all(
-            (self.state_dir / f).is_file() for f in (STATE_JSON, STATE_WEIGHTS)
         )
 
     def _inference_device(self) -> tuple[torch.device, str]:

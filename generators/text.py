@@ -98,12 +98,9 @@ class PromptTokenizer:
         return cls(Tokenizer.from_file(str(file)), max_tokens)
 
 
-def small_text_encoder(
-    vocab_size: int, dim: int, layers: int, heads: int, max_tokens: int, *, pooler: bool = False
-) -> Any:
-    """A BERT-style encoder built from scratch (no dropout, so training is reproducible); with
-    ``pooler``, BERT's pooling layer too (dense + tanh on ``[CLS]``: the prompt embedding that
-    :func:`contrastive_pretrain` trains)."""
+def small_text_encoder(vocab_size: int, dim: int, layers: int, heads: int, max_tokens: int) -> Any:
+    """A BERT-style encoder built from scratch (no dropout, so training is reproducible, and no
+    pooling layer: minim pools the token states itself)."""
     from transformers import BertConfig, BertModel
 
     config = BertConfig(
@@ -117,11 +114,7 @@ def small_text_encoder(
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-    return BertModel(config, add_pooling_layer=pooler)
-
-
-def has_pooler(encoder: Any) -> bool:
-    return getattr(encoder, "pooler", None) is not None
+    return BertModel(config, add_pooling_layer=False)
 
 
 def load_text_encoder(path: Path) -> Any:
@@ -157,107 +150,6 @@ def quiet_hf() -> None:
 
 def encode(encoder: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-
-
-def encode_pooled(
-    encoder: Any, ids: torch.Tensor, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token states and the unit-length prompt embedding (BERT's pooling layer) in one pass."""
-    import torch.nn.functional as F
-
-    out = encoder(input_ids=ids, attention_mask=mask)
-    return out.last_hidden_state, F.normalize(out.pooler_output.float(), dim=-1)
-
-
-class ImageTower(torch.nn.Module):
-    """The image side of :func:`contrastive_pretrain`: a small strided CNN whose pooled features
-    are projected to the text encoder's width. It is used only to pretrain the text encoder."""
-
-    def __init__(self, channels: int, width: int, dim: int) -> None:
-        super().__init__()
-        nn = torch.nn
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(2 * width, dim),
-        )
-        # CLIP's learned temperature, started at 1 / 0.07
-        self.logit_scale = nn.Parameter(torch.tensor(2.6593))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        import torch.nn.functional as F
-
-        return F.normalize(self.net(x).float(), dim=-1)
-
-
-def clip_loss(text: torch.Tensor, image: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric InfoNCE loss over a batch of matching (unit-length) embedding pairs.
-
-    >>> import torch
-    >>> e = torch.eye(4)
-    >>> clip_loss(e, e, torch.tensor(4.6)).item() < clip_loss(e, e.roll(1, 0), torch.tensor(4.6)).item()
-    True
-    """
-    import torch.nn.functional as F
-
-    logits = logit_scale.exp().clamp(max=100.0) * text @ image.T
-    target = torch.arange(len(text), device=text.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-
-def contrastive_pretrain(
-    encoder: Any,
-    data: dict[str, torch.Tensor],
-    settings: Any,
-    *,
-    seed: int,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Train ``encoder`` (with a pooling layer) CLIP-style on matching reports and images:
-    ``data`` holds ``ids``, ``mask`` and model-space images ``x``; the images' side is a fresh
-    :class:`ImageTower`, dropped afterwards. Runs the shared training loop (``settings``: a
-    ``training.TrainSettings``) and updates the encoder in place; returns the loop's summary.
-
-    A text encoder trained only through the diffusion loss gave nearly the same mean state to
-    every class of report (measured on the quick OCT phantom); trained to pick its own image
-    out of a batch, its prompt embedding carries what the small image encoder sees (on the 32 px
-    OCT phantom: thickness, laterality and DME's cysts, hardly drusen)."""
-    from synthbench.generators.training import train
-
-    if not has_pooler(encoder):
-        raise SynthbenchError("contrastive pretraining needs a text encoder with a pooling layer")
-    with torch.random.fork_rng(devices=[]):  # the tower's initial weights, from the seed alone
-        torch.manual_seed(seed)
-        tower = ImageTower(data["x"].shape[1], 32, encoder.config.hidden_size)
-
-    def to_device(device: torch.device) -> None:
-        data.update({k: v.to(device) for k, v in data.items()})
-
-    def loss_fn(ctx: Any) -> torch.Tensor:
-        idx = ctx.indices.to(ctx.device)
-        _, text = encode_pooled(ctx.modules["text_encoder"], data["ids"][idx], data["mask"][idx])
-        tower = ctx.modules["image_tower"]
-        return clip_loss(text, tower(data["x"][idx]), tower.logit_scale)
-
-    result, _ = train(
-        {"text_encoder": encoder, "image_tower": tower},
-        loss_fn,
-        len(data["x"]),
-        settings,
-        seed=seed,
-        progress=progress,
-        description="minim text encoder (contrastive)",
-        on_device=to_device,
-    )
-    return result.summary()
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -3,11 +3,15 @@
 ``train(modules, loss_fn, n_items, settings, seed=...)`` runs AdamW through `accelerate`
 (bf16 autocast on CPU, mixed precision and multiple GPUs elsewhere) with linear warm-up,
 gradient clipping, EMA weights, a progress bar showing loss and images/s, a budget in steps
-and/or minutes, and periodic checkpoints that a later call resumes from.
+and/or minutes, and periodic checkpoints that a later call resumes from: every
+``checkpoint_every`` steps and, whatever that setting, at least every ``STATE_EVERY_S`` seconds
+of training (so a short smoke run killed midway resumes too).
 
 Every step draws its batch indices and noise from a generator seeded by (seed, step), so a run
 resumed from a checkpoint takes exactly the steps an uninterrupted run would have taken.
-Checkpoints are safetensors (weights, EMA, optimizer moments) plus JSON (step, settings).
+Checkpoints are one safetensors file (weights, EMA, optimizer moments, with the step and
+settings in its metadata, so a kill while saving never pairs one step's weights with another's
+step) plus the same metadata as JSON to read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ STATE_WEIGHTS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
 #: the final loss reported is the mean of this many last steps
 RECENT_LOSSES = 20
+#: with a state folder, training state is saved at least this often (seconds of training)...
+STATE_EVERY_S = 10.0
+#: ...but no more often than saving, timed, allows for this overhead
+STATE_MAX_OVERHEAD = 0.05
+#: the key of the state's metadata inside the safetensors file
+STATE_META_KEY = "synthbench_training_state"
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class TrainSettings:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     mixed_precision: str = "auto"  # auto | no | bf16 | fp16
-    checkpoint_every: int = 0  # steps; 0: only at the end of the budget
+    checkpoint_every: int = 0  # steps; 0: by time only (``STATE_EVERY_S``) and at the end
     log_every: int = 10
     adam_beta1: float = 0.9
 
@@ -286,8 +296,19 @@ def train(
         """The last losses, those of the run this one resumed included."""
         return (earlier_losses + losses)[-RECENT_LOSSES:]
 
+    last_save = {"at": time.perf_counter(), "took": 0.0}
+
+    def save_due(step: int) -> bool:
+        if state_dir is None or not accelerator.is_main_process:
+            return False
+        if settings.checkpoint_every > 0 and step % settings.checkpoint_every == 0:
+            return True
+        since = time.perf_counter() - last_save["at"]
+        return since >= max(STATE_EVERY_S, last_save["took"] / STATE_MAX_OVERHEAD)
+
     def save(step: int, train_seconds: float) -> None:
         assert state_dir is not None
+        t = time.perf_counter()
         _save_state(
             state_dir,
             modules,
@@ -300,6 +321,8 @@ def train(
             untimed,
             recent_losses(),
         )
+        last_save["at"] = time.perf_counter()
+        last_save["took"] = last_save["at"] - t
 
     names, group_names = list(modules), list(optimizers)
     prepared = accelerator.prepare(*modules.values(), *optimizers.values())
@@ -360,12 +383,7 @@ def train(
                 rate = images_seen / max(time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{running:.4f}", img_s=f"{rate:.0f}", refresh=False)
                 bar.update(step - bar.n)
-            if (
-                state_dir is not None
-                and settings.checkpoint_every > 0
-                and step % settings.checkpoint_every == 0
-                and accelerator.is_main_process
-            ):
+            if save_due(step):
                 save(step, earlier + time.perf_counter() - t0)
     finally:
         if bar is not None:
@@ -447,8 +465,14 @@ def _save_state(
     }
     tag = uuid.uuid4().hex[:8]
     tmp_w, tmp_j = state_dir / f".{STATE_WEIGHTS}.{tag}", state_dir / f".{STATE_JSON}.{tag}"
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp_w))
-    tmp_j.write_text(json.dumps(meta))
+    text = json.dumps(meta)
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+        str(tmp_w),
+        metadata={STATE_META_KEY: text},
+    )
+    tmp_j.write_text(text)
+    # the weights file, with its metadata, is the state: replacing it is the one atomic step
     os.replace(tmp_w, state_dir / STATE_WEIGHTS)
     os.replace(tmp_j, state_dir / STATE_JSON)
 
@@ -465,13 +489,19 @@ def _load_state(
     training seconds spent to reach it, how many of its steps were never timed (a state
     written before training time was recorded counts all its steps as untimed) and the losses
     of its last steps."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     meta_path, weights_path = state_dir / STATE_JSON, state_dir / STATE_WEIGHTS
-    if not meta_path.is_file() or not weights_path.is_file():
+    if not weights_path.is_file():
         return 0, 0.0, 0, []
     try:
-        meta = json.loads(meta_path.read_text())
+        with safe_open(str(weights_path), "pt") as fh:
+            embedded = (fh.metadata() or {}).get(STATE_META_KEY)
+        if embedded is None and not meta_path.is_file():
+            return 0, 0.0, 0, []
+        # states written before the metadata moved into the weights file keep it beside it
+        meta = json.loads(embedded if embedded is not None else meta_path.read_text())
         tensors = load_file(str(weights_path))
     except Exception as exc:
         raise SynthbenchError(

@@ -1,5 +1,11 @@
 """Frozen component settings with per-profile values, shared by generators and tasks.
 
+Settings stored on disk (in checkpoints) carry their config version: when a component adds,
+drops or renames settings it records a :class:`ConfigVersion`, and ``from_stored`` reads a
+config of any earlier version (or refuses it in one line where it cannot be converted).
+``CODE_VERSION`` is bumped by hand when the code that turns settings into results changes, so
+the config hash, the key of everything cached or shipped, changes with it.
+
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
 ... class MyConfig(ProfiledConfig):
@@ -14,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from synthbench.errors import SynthbenchError
@@ -27,6 +33,25 @@ C = TypeVar("C", bound="ProfiledConfig")
 
 
 @dataclass(frozen=True)
+class ConfigVersion:
+    """What one version of a component's settings changed, so that settings stored by an
+    earlier version still read. Version 1 is every config stored before versions were
+    recorded; its ``added`` are the settings that arrived in that time."""
+
+    version: int
+    #: settings this version added, each with the value that does what earlier versions did: a
+    #: stored config of an earlier version without one reads as that value, and the config hash
+    #: leaves the setting out while it holds that value, so the hashes of everything stored
+    #: before it existed stay valid
+    added: Mapping[str, Any] = field(default_factory=dict)
+    #: settings this version removed, each with the value it must hold in a stored config for
+    #: that config to convert (the value that had its code path off); any other value is refused
+    removed: Mapping[str, Any] = field(default_factory=dict)
+    #: where the removed settings' code and findings are kept (a commit, a docs page)
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ProfiledConfig:
     """Base of a component's settings. Subclasses add fields (defaults = the ``quick`` profile)
     and per-profile overrides in ``PROFILES``; ``for_profile`` builds one. ``HASH_KIND`` names
@@ -34,11 +59,18 @@ class ProfiledConfig:
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
     HASH_KIND: ClassVar[str] = "component"
-    #: settings added after configs were first stored, each with the value that reproduces what
-    #: earlier versions did: a stored config without one reads as that value (``from_stored``),
-    #: and the hash leaves such a setting out while it holds that value, so the hashes of
-    #: everything stored before it was added stay valid
-    LEGACY: ClassVar[dict[str, Any]] = {}
+    #: the history of the settings' layout, oldest first (see :class:`ConfigVersion`); the
+    #: current config version is the last one's (1 without a history)
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = ()
+    #: bumped by hand when the code that turns these settings into results changes (training
+    #: or sampling), so the config hash changes and stale checkpoints and caches are not used;
+    #: version 1 hashes as configs did before code versions existed
+    CODE_VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def config_version(cls) -> int:
+        """The version of the settings' layout this code writes."""
+        return max((v.version for v in cls.VERSIONS), default=1)
 
     @classmethod
     def for_profile(cls: type[C], profile: str = "quick", **overrides: Any) -> C:
@@ -62,9 +94,50 @@ class ProfiledConfig:
             raise SynthbenchError(f"{cls.__qualname__}: {exc}") from None
 
     @classmethod
-    def from_stored(cls: type[C], values: dict[str, Any]) -> C:
-        """A config as written by ``to_dict``, possibly by an earlier version (see ``LEGACY``)."""
-        return cls.from_dict({**cls.LEGACY, **values})
+    def from_stored(cls: type[C], values: dict[str, Any], *, version: int) -> C:
+        """A config as written by ``to_dict`` under config ``version`` (see ``upgrade``)."""
+        return cls.from_dict(cls.upgrade(values, version=version)[0])
+
+    @classmethod
+    def upgrade(cls, values: dict[str, Any], *, version: int) -> tuple[dict[str, Any], list[str]]:
+        """Stored settings of config ``version`` as the current version reads them, and what
+        was changed (one short phrase each): settings added since read as their earlier value,
+        removed ones dropped where they hold the value that had them off. A removed setting at
+        any other value, or a version newer than this code's, is a one-line error."""
+        current = cls.config_version()
+        name = cls.__qualname__
+        if version > current:
+            raise SynthbenchError(
+                f"{name}: settings of config version {version}, newer than this synthbench "
+                f"reads ({current}); upgrade synthbench"
+            )
+        out, changes = dict(values), []
+        for step in cls.VERSIONS:
+            # version 1's additions predate recorded versions: a version-1 config may lack them
+            if step.version <= version and step.version != 1:
+                continue
+            for key, value in step.added.items():
+                if key not in out:
+                    out[key] = value
+                    changes.append(f"{key} read as {value!r}")
+            for key, off in step.removed.items():
+                if key not in out:
+                    continue
+                if not _same(out[key], off):
+                    where = f" ({step.note})" if step.note else ""
+                    raise SynthbenchError(
+                        f"{name}: setting {key}={out[key]!r} was removed in config version "
+                        f"{step.version}{where}; this synthbench cannot use it"
+                    )
+                del out[key]
+                changes.append(f"{key}={off!r} dropped")
+        return out, changes
+
+    @classmethod
+    def hash_neutral(cls) -> dict[str, Any]:
+        """Settings the config hash leaves out at these values: each added by a version, at
+        the value that does what the versions before did."""
+        return {k: v for step in cls.VERSIONS for k, v in step.added.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -106,17 +179,25 @@ class ProfiledConfig:
         return key, None if raw.lower() == "none" else raw
 
     def config_hash(self, name: str, *, leave_out: Collection[str] = ()) -> str:
-        """A stable 12-hex-digit hash of the component name and every setting (but a ``LEGACY``
-        one at its earlier value, and those named in ``leave_out``)."""
+        """A stable 12-hex-digit hash of the component name, its code version and every
+        setting (but one a version added, at its earlier value, and those in ``leave_out``)."""
+        neutral = self.hash_neutral()
         settings = {
             k: v
             for k, v in self.to_dict().items()
-            if k not in leave_out and (k not in self.LEGACY or v != self.LEGACY[k])
+            if k not in leave_out and (k not in neutral or not _same(v, neutral[k]))
         }
-        payload = json.dumps(
-            {self.HASH_KIND: name, "config": settings}, sort_keys=True, default=list
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        payload: dict[str, Any] = {self.HASH_KIND: name, "config": settings}
+        if self.CODE_VERSION != 1:
+            payload["code_version"] = self.CODE_VERSION
+        text = json.dumps(payload, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal settings, a stored list and a tuple alike."""
+    norm = lambda v: tuple(v) if isinstance(v, list | tuple) else v  # noqa: E731
+    return norm(a) == norm(b)
 
 
 def _looks_numeric(raw: str) -> bool:

@@ -61,8 +61,8 @@ def test_aux_classifier_head_and_loss():
     torch.manual_seed(0)
     plain = build_discriminator(1, 3, (8, 4))
     x, y = torch.randn(5, 1, 16, 16), torch.eye(3)[[0, 1, 2, 1, 0]]
-    score, logits, twin = with_head(x, y, logits=True)
-    assert score.shape == (5,) and logits.shape == (5, 3) and twin is None
+    score, logits = with_head(x, y, logits=True)
+    assert score.shape == (5,) and logits.shape == (5, 3)
     assert torch.allclose(score, plain(x, y))
     with pytest.raises(ValueError, match="class head"):
         plain(x, y, logits=True)
@@ -135,39 +135,6 @@ def test_aux_classifier_enters_both_losses(oct_data, monkeypatch):
     assert calls == [] and discs[-1][0].classify is None
 
 
-def test_class_consistency_trains_a_separate_classifier_and_the_generator(oct_data, monkeypatch):
-    """With ``class_consistency`` a separate classifier learns from real images (its weights
-    move) and is not saved; its verdict on the generated images reaches the generator, whose
-    weights then differ from a run without it (same seed)."""
-    import pytest
-
-    import synthbench.generators.cgan as cgan_mod
-    from synthbench.errors import SynthbenchError
-    from synthbench.generators.base import create_generator
-
-    built = []
-    original = cgan_mod.build_classifier
-
-    def recording(*args, **kwargs):
-        net = original(*args, **kwargs)
-        built.append((net, [p.detach().clone() for p in net.parameters()]))
-        return net
-
-    monkeypatch.setattr(cgan_mod, "build_classifier", recording)
-    settings = {"profile": "smoke", "steps": 4, "d_steps": 2, "diff_augment": False}
-    plain = create_generator("cgan", **settings).fit(oct_data.train, seed=0)
-    assert built == []
-    judged = create_generator("cgan", class_consistency=1.0, **settings)
-    judged.fit(oct_data.train, seed=0)
-    ((net, before),) = built
-    assert all(not torch.equal(p, b) for p, b in zip(net.parameters(), before))
-    weights = judged.net_.state_dict()
-    assert set(weights) == set(plain.net_.state_dict())
-    assert any(not torch.equal(v, weights[k]) for k, v in plain.net_.state_dict().items())
-    with pytest.raises(SynthbenchError, match="class_consistency must be >= 0"):
-        judged.config.replace(class_consistency=-0.5)
-
-
 def test_class_std_sees_a_generator_that_gives_one_image_per_class():
     """Four images per class, alike within a class but not between classes: the batch's
     spread is large, each class's is 0; with varied images each image gets its class's spread
@@ -196,30 +163,6 @@ def test_class_std_sees_a_generator_that_gives_one_image_per_class():
 
     disc = build_discriminator(1, 3, (8, 4), class_std=True)
     assert disc(torch.randn(6, 1, 16, 16), torch.eye(3)[[0, 1, 2, 0, 1, 2]]).shape == (6,)
-
-
-def test_twin_classifier_learns_the_generated_images_classes(oct_data, monkeypatch):
-    """With ``twin_classifier`` the discriminator has a second class head, trained on the
-    generated images (its weights move), whose cross-entropy enters the discriminator's loss at
-    every update and the generator's at generator updates; it needs the auxiliary classifier."""
-    import pytest
-
-    from synthbench.errors import SynthbenchError
-    from synthbench.generators.base import create_generator
-
-    calls, discs = _record_class_losses(monkeypatch, "twin")
-    gen = create_generator(
-        "cgan", profile="smoke", steps=4, d_steps=2, diff_augment=False, twin_classifier=True
-    )
-    gen.progress = False
-    gen.fit(oct_data.train, seed=0)
-    # discriminator-only steps: real and twin terms (2); generator steps: the generator's two
-    # (auxiliary and twin) and the discriminator's two
-    assert len(calls) == 12 and all(calls)
-    disc, before = discs[-1]
-    assert not torch.equal(disc.twin.weight, before)
-    with pytest.raises(SynthbenchError, match="twin_classifier needs aux_classifier > 0"):
-        gen.config.replace(aux_classifier=0.0)
 
 
 def test_extra_convs_deepen_both_networks_and_survive_save_and_load(oct_data, tmp_path):

@@ -1,7 +1,13 @@
-"""Shipped checkpoints: lookup by generator, profile and data spec; staleness; ``shipped:<name>``;
-and the checkpoints the package ships (current, loadable, carded, small)."""
+"""Shipped checkpoints: lookup by generator, profile and data spec, and why one is declined;
+staleness; ``shipped:<name>``; and the checkpoints the package ships (current, intact, loadable,
+carded, small, holding no training report)."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,10 +47,17 @@ def test_list_and_find(root):
     # the same spec with its options in another order matches; other data, profiles or
     # generators do not
     found = shipped.find_shipped("cvae", "phantom:oct?size=16&n=40", "smoke", root=root)
-    assert found is not None and found.path == root / "smoke" / "cvae-oct"
-    assert shipped.find_shipped("cvae", "phantom:oct?n=41&size=16", "smoke", root=root) is None
-    assert shipped.find_shipped("cvae", SPEC, "quick", root=root) is None
-    assert shipped.find_shipped("cgan", SPEC, "smoke", root=root) is None
+    assert found.path == root / "smoke" / "cvae-oct"
+    # each decline says why, in one line
+    declined = {
+        ("cvae", "phantom:oct?n=41&size=16", "smoke"): f"cvae-oct: trained on {SPEC}, not",
+        ("cvae", SPEC, "quick"): "cvae-oct: trained at profile smoke, not quick",
+        ("cgan", SPEC, "smoke"): "none of cgan is installed",
+    }
+    for (generator, data, profile), reason in declined.items():
+        with pytest.raises(shipped.NoShippedCheckpoint) as info:
+            shipped.find_shipped(generator, data, profile, root=root)
+        assert reason in str(info.value) and "\n" not in str(info.value)
 
 
 def test_stale_checkpoint_is_not_used(root, tmp_path):
@@ -58,7 +71,38 @@ def test_stale_checkpoint_is_not_used(root, tmp_path):
     meta_path.write_text(json.dumps(meta))
     (item,) = shipped.list_shipped(tmp_path)
     assert not item.is_current
-    assert shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path) is None
+    assert "trained with config 000000000000" in item.stale_reason()
+    with pytest.raises(shipped.NoShippedCheckpoint, match="changed defaults or CODE_VERSION"):
+        shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path)
+
+
+def test_a_changed_byte_is_declined_and_refused(cli, root, tmp_path):
+    """One changed byte of a checkpoint's weights: ``find_shipped`` declines it saying which file,
+    and ``synthbench generate`` on it refuses in one line (exit 2, no traceback)."""
+    copy = shutil.copytree(root / "smoke" / "cvae-oct", tmp_path / "smoke" / "cvae-oct")
+    _flip_last_byte(copy / "cvae" / "model.safetensors")
+    with pytest.raises(shipped.NoShippedCheckpoint, match=r"cvae/model\.safetensors has sha256"):
+        shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path)
+    out = _synthbench("generate", str(copy), "-n", "2", "--out", str(tmp_path / "g.png"))
+    assert out.returncode == 2 and not (tmp_path / "g.png").exists()
+    assert out.stderr.strip().count("\n") == 0 and "changed or damaged" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _synthbench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "synthbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_shipped_prefix_resolves(cli, root, monkeypatch, tmp_path):
@@ -79,17 +123,34 @@ def test_shipped_prefix_resolves(cli, root, monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- the package's own checkpoints
 PACKAGED = shipped.list_shipped()
+#: the checkpoints the quick suite and the README name
+EXPECTED = {"cgan-oct", "cvae-oct", "ddpm-oct", "minim-oct-brain_mri"}
 
 
-@pytest.mark.parametrize("item", PACKAGED, ids=[i.name for i in PACKAGED])
-def test_packaged_checkpoint(item):
-    """Each shipped checkpoint matches the current code's profile config, loads, samples, carries
-    a model card with what it promises, and stays small."""
-    assert item.is_current, (
-        f"{item.name}: trained with config {item.config_hash}, the {item.profile} profile now "
-        f"builds {item.current_hash()}; retrain it with the command in its README.md"
+def test_the_package_ships_its_checkpoints():
+    assert {i.name for i in PACKAGED} >= EXPECTED, (
+        f"missing: {EXPECTED - {i.name for i in PACKAGED}}"
     )
+
+
+# an empty list would make pytest skip the test silently: run it once with None, and fail
+@pytest.mark.parametrize("item", PACKAGED or [None], ids=[i.name for i in PACKAGED] or ["none"])
+def test_packaged_checkpoint(item):
+    """Each shipped checkpoint matches the current code's profile config, its files match their
+    recorded digests, it holds no training report, loads, samples, carries a model card with
+    what it promises, and stays small."""
+    assert item is not None, f"no shipped checkpoints found under {shipped.SHIPPED_ROOT}"
+    check_packaged(item)
+
+
+def check_packaged(item: shipped.Shipped) -> None:
+    stale = item.stale_reason()
+    assert stale is None, f"{item.name}: {stale}"
+    damage = item.damage()
+    assert damage is None, f"{item.name}: {damage}"
     info = read_checkpoint_info(item.path)
+    assert info.format == 2 and info.weights_sha256, f"{item.name}: not in the current format"
+    assert "bank" not in info.training_schema, f"{item.name}: holds training reports"
     card = (item.path / "README.md").read_text()
     for needle in (
         f"synthbench train {item.generator}",
@@ -97,14 +158,31 @@ def test_packaged_checkpoint(item):
         item.data,
         "training time",
         "final loss",
+        "weights sha256",
+        f"training precision {info.training_precision}",
     ):
         assert needle in card, needle
     size = sum(p.stat().st_size for p in item.path.rglob("*") if p.is_file())
     assert size < 10 * 2**20, f"{item.name}: {size / 2**20:.1f} MB"
-    gen = load_generator(f"shipped:{item.name}")
+    gen = load_generator(item.path)
     a = gen.sample(4, seed=3)
     assert len(a) == 4 and a.images.dtype == np.uint8
     assert np.array_equal(a.images, gen.sample(4, seed=3).images)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_one_changed_byte_fails_the_packaged_checkpoint_check(name, tmp_path):
+    """The check above, on a copy of a shipped checkpoint with one byte of its weights changed,
+    fails naming the file."""
+    (item,) = [i for i in PACKAGED if i.name == name]
+    copy = shutil.copytree(item.path, tmp_path / item.profile / name)
+    weights = max(copy.rglob("*.safetensors"), key=lambda p: p.stat().st_size)
+    _flip_last_byte(weights)
+    shipped._scan.cache_clear()
+    (changed,) = shipped.list_shipped(tmp_path)
+    with pytest.raises(AssertionError, match="was changed or damaged") as info:
+        check_packaged(changed)
+    assert weights.relative_to(copy).as_posix() in str(info.value)
 
 
 def test_fine_tuned_checkpoint_is_current_when_its_base_was(cli, tmp_path):
@@ -123,7 +201,7 @@ def test_fine_tuned_checkpoint_is_current_when_its_base_was(cli, tmp_path):
     assert items["tuned"].base_hash == read_checkpoint_info(base).config_hash
     assert items["tuned"].is_current and not items["changed"].is_current
     found = shipped.find_shipped("minim", SPEC, "smoke", root=tmp_path / "root")
-    assert found is not None and found.name == "tuned"
+    assert found.name == "tuned"
     meta_path = tmp_path / "root" / "smoke" / "tuned" / "synthbench_generator.json"
     meta = json.loads(meta_path.read_text())
     meta["fit"]["init_from"]["config_hash"] = "000000000000"  # a base of an older config

@@ -92,6 +92,8 @@ def test_untimed_steps_of_an_older_state_are_carried_over_resumes(tmp_path):
     untimed steps, and stays so however many more times the run is interrupted and resumed."""
     import json
 
+    from safetensors.torch import load_file, save_file
+
     def run(fail_at=None):
         return train(
             {"net": _model()},
@@ -109,6 +111,9 @@ def test_untimed_steps_of_an_older_state_are_carried_over_resumes(tmp_path):
     meta = json.loads(meta_path.read_text())
     del meta["train_seconds"], meta["untimed_steps"]
     meta_path.write_text(json.dumps(meta))
+    # older code kept the state's metadata only beside the weights, not inside them
+    weights = tmp_path / "training_state.safetensors"
+    save_file(load_file(str(weights)), str(weights))
     with pytest.raises(KeyboardInterrupt):
         run(fail_at=9)  # resumes at 4, leaves the state of step 8
     assert json.loads(meta_path.read_text())["untimed_steps"] == 4

@@ -193,3 +193,66 @@ def test_inception_score_hand_computed():
     assert mean == pytest.approx(4.0, rel=1e-6)
     uniform = np.full((40, 4), 0.25)
     assert inception_score(uniform, splits=1)[0] == pytest.approx(1.0)
+
+
+def _scipy_fd(x, y):
+    """The textbook computation: sample statistics and scipy's matrix square root of S1 S2."""
+    import warnings
+
+    import scipy.linalg
+
+    mu1, mu2 = x.mean(axis=0), y.mean(axis=0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    with warnings.catch_warnings():  # S1 S2 is singular here; sqrtm says so but is accurate
+        warnings.simplefilter("ignore")
+        root = scipy.linalg.sqrtm(s1 @ s2)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(root).real)
+
+
+@pytest.mark.parametrize("n,m", [(10, 12), (20, 30), (40, 50)])
+def test_fd_small_sample_path_equals_scipy_and_clean_fid(n, m):
+    from cleanfid.fid import frechet_distance as clean_fid_frechet
+
+    x, y = _features(0, n=n, d=64), _features(1, n=m, d=64, shift=0.5, scale=1.2)
+    assert min(n, m) < x.shape[1]  # the nuclear-norm (SVD) path, not the d x d one
+    ours = frechet_distance_of_features(x, y)
+    assert ours == pytest.approx(_scipy_fd(x, y), rel=1e-6)
+    stats = [(f.mean(axis=0), np.cov(f, rowvar=False)) for f in (x, y)]
+    assert ours == pytest.approx(clean_fid_frechet(*stats[0], *stats[1]), rel=1e-6)
+
+
+def test_evaluate_fd_equals_a_direct_computation(oct_data, domain, cache):
+    """evaluate()'s FD rows, overall and per class, against clean-fid's frechet_distance on the
+    same extractor's features of the same images."""
+    from cleanfid.fid import frechet_distance as clean_fid_frechet
+
+    from synthbench.metrics.base import class_name
+    from synthbench.metrics.evaluate import EvalSettings, evaluate
+
+    synthetic = oct_data.val
+    settings = EvalSettings(cache_dir=cache.root, min_group=10)
+    rows = evaluate(oct_data, synthetic, ["fd"], settings).rows
+    assert {r.feature_extractor for r in rows} == {domain.identity}
+    ref_f, syn_f = domain(oct_data.train.images), domain(synthetic.images)
+
+    def direct(a, b):
+        return clean_fid_frechet(
+            a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+        )
+
+    by_class = {r.qualifiers.get("class"): r for r in rows}
+    assert by_class[None].value == pytest.approx(direct(ref_f, syn_f), rel=1e-5)
+    assert (by_class[None].n_real, by_class[None].n_synth) == (len(ref_f), len(syn_f))
+    checked = 0
+    for label in sorted(set(oct_data.train.label.tolist())):
+        name = class_name(oct_data.train, "oct", label)
+        real_rows, syn_rows = oct_data.train.label == label, synthetic.label == label
+        if min(real_rows.sum(), syn_rows.sum()) < 10:
+            assert name not in by_class
+            continue
+        assert by_class[name].value == pytest.approx(
+            direct(ref_f[real_rows], syn_f[syn_rows]), rel=1e-5
+        )
+        checked += 1
+    assert checked >= 2

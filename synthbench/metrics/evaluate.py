@@ -93,6 +93,8 @@ def evaluate(
     class indices are aligned to the real cohort's class names.
     """
     settings = settings or EvalSettings()
+    if len(synthetic) == 0:
+        raise SynthbenchError("the synthetic cohort is empty; there is nothing to evaluate")
     start = time.perf_counter()
     metric_classes = [(name, get_metric(name)) for name in dict.fromkeys(metrics)]
     cache = FeatureCache(settings.cache_dir, enabled=settings.use_cache)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,7 @@ def test_the_installed_command_prints_usage_errors_on_one_line(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_killed_generate_resumes_and_leaves_no_temporary_folder(tmp_path):
     """``kill -9`` in the middle of ``generate --like``, then the same command: it reuses the
     finished chunks, writes what an uninterrupted run writes, and leaves only the cohort."""
@@ -298,3 +300,33 @@ def test_a_killed_generate_resumes_and_leaves_no_temporary_folder(tmp_path):
     cohort = Cohort.load(out)
     np.testing.assert_array_equal(cohort.images, expected.images)
     assert list(cohort.label) == list(expected.label)
+
+
+@pytest.mark.slow
+def test_a_killed_smoke_train_resumes_and_leaves_no_temporary_folder(tmp_path):
+    """``kill -9`` of a smoke ``train`` once it has saved training state, then the same command:
+    it trains on from the saved step, writes the checkpoint and removes the state."""
+    from synthbench.generators.base import read_checkpoint_info
+    from synthbench.generators.training import STATE_WEIGHTS
+
+    out = tmp_path / "cvae"
+    state = out.with_name("cvae.training-state")
+    command = [sys.executable, "-m", "synthbench.cli", "train", "cvae", "--data", DATA]
+    command += ["--profile", "smoke", "--steps", "60", "--set", "checkpoint_every=10"]
+    command += ["--no-progress", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (state / STATE_WEIGHTS).is_file() and first.poll() is None:
+            assert time.monotonic() < deadline, "no training state saved"
+            time.sleep(0.02)
+        first.kill()
+    finally:
+        first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL and not out.exists() and state.is_dir()
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    fit = read_checkpoint_info(out).fit
+    assert fit["steps"] == 60 and 10 <= fit["resumed_from"] < 60, fit
+    assert [p.name for p in tmp_path.iterdir()] == ["cvae"]

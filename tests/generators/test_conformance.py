@@ -38,14 +38,22 @@ def test_declares_contract(gen):
         gen.config.__setattr__("x", 1)  # frozen
 
 
-def test_fit_returns_self_and_profiles_exist(mixed_data):
+@pytest.mark.parametrize("name", GENERATOR_NAMES)
+def test_fit_returns_self_and_profiles_exist(name, mixed_data, unfitted_generator):
     from synthbench.config import PROFILES
+    from synthbench.errors import SynthbenchError
     from synthbench.generators.base import get_generator_class
 
-    for name in GENERATOR_NAMES:
-        cls = get_generator_class(name)
-        hashes = {cls.Config.for_profile(p).config_hash(name) for p in PROFILES}
-        assert len(hashes) == (1 if not cls.capabilities.trains else len(PROFILES)), name
+    gen = unfitted_generator(name, mixed_data)
+    with pytest.raises(SynthbenchError, match="call fit"):
+        gen.sample(2, seed=0)
+    assert gen.fit(mixed_data.train, seed=0) is gen
+    # fitted state ends in _: the training schema and the fit's record
+    assert gen.schema_ is not None and gen.schema_.modalities == ("oct", "fundus")
+    assert gen.fit_info_["n_train"] == len(mixed_data.train) and gen.fit_info_["seed"] == 0
+    cls = get_generator_class(name)
+    hashes = {cls.Config.for_profile(p).config_hash(name) for p in PROFILES}
+    assert len(hashes) == (1 if not cls.capabilities.trains else len(PROFILES)), name
 
 
 def test_same_seed_same_images_other_seed_differs(gen):

@@ -299,3 +299,96 @@ def test_a_generator_resumes_under_a_longer_budget(oct_data, tmp_path):
     np.testing.assert_array_equal(
         resumed.sample(8, seed=1).images, straight.sample(8, seed=1).images
     )
+
+
+def test_state_is_saved_by_time_without_checkpoint_every(tmp_path, monkeypatch):
+    """With ``checkpoint_every`` 0 (the smoke profiles) the state is still saved every
+    ``STATE_EVERY_S`` seconds of training, so an interrupted short run resumes where it was and
+    ends with the weights of an uninterrupted one."""
+    from dataclasses import replace
+
+    from synthbench.generators import training
+
+    monkeypatch.setattr(training, "STATE_EVERY_S", 0.0)  # every step, however fast
+    monkeypatch.setattr(training, "STATE_MAX_OVERHEAD", float("inf"))
+    settings = replace(SETTINGS, checkpoint_every=0)
+    _, straight = train({"net": _model()}, _loss, len(DATA), settings, seed=0)
+    run = {"n_items": len(DATA), "settings": settings, "seed": 0, "state_dir": tmp_path}
+    with pytest.raises(KeyboardInterrupt):
+        train({"net": _model()}, lambda c: _loss(c, fail_at=7), config_hash="abc", **run)
+    result, resumed = train({"net": _model()}, _loss, config_hash="abc", **run)
+    assert result.resumed_from == 7 and result.steps == 12
+    for a, b in zip(straight["net"].parameters(), resumed["net"].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_the_state_metadata_travels_inside_the_weights_file(tmp_path):
+    """The step and hashes are in the safetensors file's own metadata, so the state stays
+    whole however a kill falls between writing its two files: a stale JSON beside it is not
+    read."""
+    import json
+
+    from safetensors import safe_open
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            {"net": _model()},
+            lambda c: _loss(c, fail_at=9),
+            len(DATA),
+            SETTINGS,
+            seed=0,
+            state_dir=tmp_path,
+            config_hash="abc",
+        )
+    with safe_open(str(tmp_path / "training_state.safetensors"), "pt") as fh:
+        meta = json.loads(fh.metadata()["synthbench_training_state"])
+    assert meta["step"] == 8 and meta["config_hash"] == "abc"
+    (tmp_path / "training_state.json").write_text(json.dumps({**meta, "step": 4}))
+    result, _ = train(
+        {"net": _model()},
+        _loss,
+        len(DATA),
+        SETTINGS,
+        seed=0,
+        state_dir=tmp_path,
+        config_hash="abc",
+    )
+    assert result.resumed_from == 8
+
+
+@pytest.mark.slow
+def test_a_killed_smoke_train_resumes(tmp_path):
+    """``synthbench train`` at the smoke profile, killed (SIGKILL) once it has saved state, and
+    run again: the second run resumes from the saved step instead of starting over."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from safetensors import safe_open
+
+    out = tmp_path / "cgan"
+    state = tmp_path / "cgan.training-state" / "training_state.safetensors"
+    args = [sys.executable, "-m", "synthbench.cli", "train", "cgan", "--profile", "smoke"]
+    args += ["--data", "phantom:oct?n=40&size=16", "--no-progress", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*args, "--steps", "1000000"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not state.is_file() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert state.is_file(), "no training state was saved"
+    with safe_open(str(state), "pt") as fh:
+        step = json.loads(fh.metadata()["synthbench_training_state"])["step"]
+    assert step > 0
+    done = subprocess.run(
+        [*args, "--steps", str(step + 2)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    fit = json.loads((out / "synthbench_generator.json").read_text())["fit"]
+    assert fit["resumed_from"] == step and fit["steps"] == step + 2
+    assert not state.parent.exists()  # a finished run removes its state

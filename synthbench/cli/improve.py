@@ -1,64 +1,157 @@
-"""``synthbench improve``: one refinement round of a checkpoint from ratings (attached to the app
-in ``synthbench.cli``). Heavy libraries load inside the command.
+"""``synthbench improve``: refine a checkpoint from ratings (attached to the app in
+``synthbench.cli``). Heavy libraries load inside the command.
 
-    synthbench improve CKPT --ratings batch/ --method best-of-n --out ckpt-round1/
+    synthbench improve CKPT --ratings batch/ --method raft --out ckpt-round1/
+    synthbench improve CKPT --rounds 3 --rater simulated --data SPEC --method dpo --out rounds/
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from synthbench.errors import SynthbenchError
 
-METHODS = ("best-of-n",)
+if TYPE_CHECKING:
+    from synthbench.feedback.refine import RefineSettings
+    from synthbench.feedback.rounds import RoundSettings
 
 
 def improve(
     checkpoint: Annotated[str, typer.Argument(help="checkpoint folder or shipped:<name>")],
-    ratings: Annotated[
-        list[Path], typer.Option("--ratings", help="rated batch folder (repeatable)")
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="checkpoint folder to write (with --rounds: a folder of round folders)"
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="checkpoint folder to write")],
-    method: Annotated[str, typer.Option(help="refinement method: best-of-n")] = "best-of-n",
+    ratings: Annotated[
+        list[Path] | None,
+        typer.Option("--ratings", help="rated batch folder (repeatable); one round from them"),
+    ] = None,
+    method: Annotated[str, typer.Option(help="best-of-n, raft or dpo")] = "best-of-n",
+    rounds: Annotated[
+        int | None,
+        typer.Option(help="run this many rounds unattended (sample, rate, refine); needs --rater"),
+    ] = None,
+    rater: Annotated[
+        str | None, typer.Option(help="who rates in --rounds: simulated (phantom data only)")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="--rounds: the real data (spec) its prompts and metrics come from"),
+    ] = None,
+    modalities: Annotated[
+        str | None, typer.Option(help="--rounds: keep only these modalities of --data (a,b)")
+    ] = None,
+    n_prompts: Annotated[int, typer.Option(help="--rounds: prompts per round's batch")] = 150,
+    per_prompt: Annotated[int, typer.Option(help="--rounds: images per prompt")] = 2,
     n_candidates: Annotated[
-        int, typer.Option("--n-candidates", min=1, help="best-of-n: candidates per image")
+        int, typer.Option("--n-candidates", help="best-of-n and raft: candidates per image")
     ] = 4,
-    epochs: Annotated[int, typer.Option(min=1, help="reward model training epochs")] = 60,
-    seed: Annotated[int, typer.Option(help="seed of the reward model")] = 0,
+    steps: Annotated[int, typer.Option(help="raft and dpo: fine-tuning steps per round")] = 200,
+    lr: Annotated[
+        float | None, typer.Option(help="raft and dpo: learning rate (default per method)")
+    ] = None,
+    beta: Annotated[float, typer.Option(help="dpo: strength of the preference loss")] = 2500.0,
+    epochs: Annotated[int, typer.Option(help="reward model training epochs")] = 60,
+    rater_n_real: Annotated[
+        int,
+        typer.Option(help="--rounds: real patients per modality the simulated rater learns from"),
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="seed of the refinement (and of the rounds)")] = 0,
 ) -> None:
-    """Refine a checkpoint from the ratings of batches sampled from it (one round)."""
+    """Refine a checkpoint from the ratings of batches sampled from it: one round from
+    --ratings, or --rounds N with the simulated rater."""
+    from synthbench.feedback.rater import RaterSettings
+    from synthbench.feedback.refine import RefineSettings, check_method
+    from synthbench.feedback.rounds import RoundSettings
+
+    check_method(method)
+    settings = RefineSettings(
+        n_candidates=n_candidates,
+        steps=steps,
+        lr=lr,
+        beta=beta,
+        reward_epochs=epochs,
+        seed=seed,
+    )
+    if rounds is None:
+        if not ratings:
+            raise SynthbenchError(
+                "give --ratings BATCH (one round) or --rounds N --rater simulated"
+            )
+        _one_round(checkpoint, ratings, method, out, settings)
+        return
+    if ratings:
+        raise SynthbenchError("--ratings and --rounds exclude each other: --rounds rates its own")
+    if rater != "simulated":
+        raise SynthbenchError(
+            f"--rounds needs --rater simulated (the only unattended rater), got {rater!r}"
+        )
+    if data is None:
+        raise SynthbenchError("--rounds needs --data SPEC: the real data of prompts and metrics")
+    round_settings = RoundSettings(
+        n_prompts=n_prompts,
+        per_prompt=per_prompt,
+        rater=RaterSettings(n_real=rater_n_real, seed=seed),
+        refine=settings,
+        seed=seed,
+    )
+    _rounds(checkpoint, method, rounds, data, modalities, out, round_settings)
+
+
+def _one_round(
+    checkpoint: str, ratings: list[Path], method: str, out: Path, settings: RefineSettings
+) -> None:
     import tempfile
 
     from synthbench.cli.generators import command_line
-    from synthbench.cohort import Cohort
-    from synthbench.feedback.reward import RewardSettings, train_reward
-    from synthbench.generators.best_of_n import BestOfN, BestOfNConfig
+    from synthbench.feedback.refine import refine
     from synthbench.generators.model_card import write_improve_card
+    from synthbench.generators.shipped import resolve_checkpoint
 
-    if method not in METHODS:
-        raise SynthbenchError(
-            f"unknown method {method!r}; built so far: {', '.join(METHODS)} (raft and dpo are planned)"
-        )
     if out.exists() and not out.is_dir():
         raise SynthbenchError(f"--out {out}: an existing file; give a folder")
-    model = train_reward(ratings, RewardSettings(epochs=epochs, seed=seed))
+    base = resolve_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp) / "reward")
-        gen = BestOfN(
-            BestOfNConfig(
-                base=checkpoint, reward=str(Path(tmp) / "reward"), n_candidates=n_candidates
-            )
-        )
-        gen.fit(Cohort.load(ratings[0] / "cohort"), seed=seed)
-        gen.fit_info_.update({"method": method, "ratings": [str(r) for r in ratings]})
+        gen, reward = refine(method, base, base, ratings, Path(tmp), settings)
         gen.save(out)
-    write_improve_card(out, gen, checkpoint, ratings, model.agreement, command_line())
-    a = model.agreement
-    typer.echo(
-        f"reward model held-out agreement: realism Spearman {a['realism_spearman']:.3f}, "
-        f"fidelity Spearman {a['fidelity_spearman']:.3f} ({a['n_held_out']:.0f} ratings)"
-    )
-    typer.echo(f"wrote {out} ({gen.name} over {checkpoint}, {n_candidates} candidates per image)")
+    agreement = reward.agreement if reward is not None else {}
+    write_improve_card(out, gen, checkpoint, ratings, agreement, command_line())
+    if agreement:
+        typer.echo(
+            f"reward model held-out agreement: realism Spearman {agreement['realism_spearman']:.3f}, "
+            f"fidelity Spearman {agreement['fidelity_spearman']:.3f} "
+            f"({agreement['n_held_out']:.0f} ratings)"
+        )
+    typer.echo(f"wrote {out} ({method} of {checkpoint})")
+
+
+def _rounds(
+    checkpoint: str,
+    method: str,
+    rounds: int,
+    data: str,
+    modalities: str | None,
+    out: Path,
+    settings: RoundSettings,
+) -> None:
+    from synthbench.feedback.rounds import run_rounds
+    from synthbench.io import write_text_atomic
+    from synthbench.leaderboard import render
+    from synthbench.results import write_rows
+    from synthbench.runner.plan import load_payload_data
+
+    if out.exists() and not out.is_dir():
+        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    mods = [m.strip() for m in modalities.split(",")] if modalities else None
+    real = load_payload_data({"spec": data, "modalities": mods})
+    rows = run_rounds(checkpoint, method, rounds, real, out, settings, log=typer.echo)
+
+    write_rows(out / "rows.jsonl", rows)
+    write_text_atomic(out / "rounds.md", render(rows, "md"))
+    write_text_atomic(out / "report.html", render(rows, "html"))
+    typer.echo(f"wrote {out}/rows.jsonl, rounds.md and report.html ({rounds} rounds of {method})")

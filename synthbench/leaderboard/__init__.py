@@ -100,6 +100,8 @@ def render(rows: Sequence[ResultRow], fmt: str = "term", *, folder: Path | None 
     """The leaderboard of ``rows`` in one format (``html`` embeds the artifacts under ``folder``)."""
     if fmt not in FORMATS:
         raise SynthbenchError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title
+
     blocks, quality = build(rows)
     if fmt == "csv":
         import pandas as pd
@@ -120,6 +122,10 @@ def render(rows: Sequence[ResultRow], fmt: str = "term", *, folder: Path | None 
         title = f"{q.dataset} · image quality (features: {q.feature_extractor or '–'}; one sampling seed)"
         parts.append(f"### {title}" if fmt == "md" else f"{title}\n")
         parts.append(table(*quality_table(q)))
+        parts.append("")
+    for t in rounds_tables(rows):
+        parts.append(f"### {rounds_title(t)}" if fmt == "md" else f"{rounds_title(t)}\n")
+        parts.append(table(*rounds_table(t)))
         parts.append("")
     if fmt == "md" and blocks:
         parts.append(FOOTNOTE)

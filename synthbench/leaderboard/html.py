@@ -124,6 +124,7 @@ def html_report(
     rows: Sequence[ResultRow], blocks: list[Block], quality: list[QualityTable], folder: Path | None
 ) -> str:
     from synthbench.leaderboard import FOOTNOTE, block_table, block_title, quality_table
+    from synthbench.leaderboard.rounds import rounds_plot, rounds_table, rounds_tables, rounds_title
 
     suite = next((r.suite for r in rows if r.suite), "results")
     parts = [
@@ -147,6 +148,15 @@ def html_report(
     scatter = quality_vs_gain(blocks)
     if scatter:
         parts.append(_img(scatter, "image quality against downstream gain"))
+    refinement = rounds_tables(rows)
+    if refinement:
+        parts.append("<h2>Refinement rounds</h2>")
+    for t in refinement:
+        parts.append(f"<h3>{html.escape(rounds_title(t))}</h3>")
+        parts.append(_table(*rounds_table(t)))
+        plot = rounds_plot(t)
+        if plot:
+            parts.append(_img(plot, f"per-round figures: {rounds_title(t)}"))
     if folder is not None:
         for title, sub in (
             ("Kaplan-Meier curves", "tasks"),

@@ -150,7 +150,9 @@ def _headline(task: str, rows: list[ResultRow]) -> list[tuple[str, str, bool | N
 
 def build(rows: Sequence[ResultRow]) -> tuple[list[Block], list[QualityTable]]:
     """The downstream blocks and quality tables of a results folder's rows."""
-    task_rows = [r for r in rows if r.task and not r.qualifiers.get("training")]
+    task_rows = [
+        r for r in rows if r.task and r.task != "refine" and not r.qualifiers.get("training")
+    ]
     quality_rows = [r for r in rows if not r.task]
     quality = _quality_tables(quality_rows)
     fd_by = {(q.dataset, g): v for q in quality for g, v in q.values.items()}

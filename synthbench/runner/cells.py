@@ -255,4 +255,33 @@ def _task(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict[s
     return {"artifacts": artifacts}
 
 
-RUNNERS = {"train": _train, "sample": _sample, "quality": _quality, "task": _task}
+def _refine(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict[str, Any]:
+    from synthbench.feedback.rounds import RoundSettings, round_into
+    from synthbench.runner.plan import load_payload_data
+
+    earlier = [store.dir("refine", k) for k in payload["earlier"]]
+    base = checkpoint_path(payload["base"], store)
+    parent = earlier[-1] / "checkpoint" if payload["round"] > 1 else base
+    rows = round_into(
+        work,
+        store.dir("refine", key),
+        payload["round"],
+        payload["method"],
+        base=base,
+        parent=parent,
+        earlier=earlier,
+        real=load_payload_data(payload["data"]),
+        settings=RoundSettings.from_flat(payload["settings"], seed=payload["seed"]),
+        cache_dir=store.root / "features",
+    )
+    top = next(r.value for r in rows if r.metric == "top_rated")
+    return {"round": payload["round"], "method": payload["method"], "top_rated": top}
+
+
+RUNNERS = {
+    "train": _train,
+    "sample": _sample,
+    "quality": _quality,
+    "task": _task,
+    "refine": _refine,
+}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from synthbench.cohort import Cohort
     from synthbench.data.source import RealData
 
-KINDS = ("train", "sample", "quality", "task")
+KINDS = ("train", "sample", "quality", "task", "refine")
 
 
 @dataclass(frozen=True)
@@ -431,7 +431,54 @@ def make_plan(suite: Suite) -> Plan:
         plan.add(
             Cell("task", digest(["task", payload]), payload, deps, cell.label, cell.annotations)
         )
+    _plan_refinement(plan, real)
     return plan
+
+
+def _plan_refinement(plan: Plan, real: Any) -> None:
+    """Refinement chains: round 0 (the base's batch, shared by the methods) and, per method,
+    rounds 1.. each reading every earlier round of its chain."""
+    suite = plan.suite
+    for i, ref in enumerate(suite.refinement):
+        entry = suite.generators[ref.generator]
+        data = real(ref.data)
+        src = _checkpoint_source(entry, data, ref.generator)
+        heldout = image_digests(data.val) | image_digests(data.test)
+        protocol_of(src.saw, src.saw, heldout, ref.generator, 1.0)  # refuses a leaked generator
+        note = ({"generator": ref.generator, "protocol": ""},)
+        for seed in ref.seeds or suite.seeds:
+            base = {
+                "base": src.ref,
+                "data": data_payload(suite, ref.data),
+                "settings": dict(sorted(ref.settings.items())),
+                "seed": seed,
+                "code": code_digest("synthbench.feedback.rounds"),
+            }
+            first = {**base, "round": 0, "method": "base", "earlier": []}
+            zero = plan.add(
+                Cell(
+                    "refine",
+                    digest(["refine", first]),
+                    first,
+                    label=f"refinement[{i}] round 0 of {ref.generator} seed {seed} on {ref.data}",
+                    annotations=note,
+                )
+            )
+            for method in ref.methods:
+                chain = [zero.key]
+                for r in range(1, ref.rounds + 1):
+                    payload = {**base, "round": r, "method": method, "earlier": list(chain)}
+                    cell = plan.add(
+                        Cell(
+                            "refine",
+                            digest(["refine", payload]),
+                            payload,
+                            tuple(chain),
+                            label=f"refinement[{i}] {method} round {r} seed {seed} on {ref.data}",
+                            annotations=note,
+                        )
+                    )
+                    chain.append(cell.key)
 
 
 def protocol_of(

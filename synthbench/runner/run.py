@@ -118,7 +118,7 @@ def collect_rows(plan: Plan, store: Store) -> list[Any]:
     suite = plan.suite
     rows = []
     for cell in plan.cells.values():
-        if cell.kind not in ("task", "quality") or not store.done(cell.kind, cell.key):
+        if cell.kind not in ("task", "quality", "refine") or not store.done(cell.kind, cell.key):
             continue
         base = read_rows(store.dir(cell.kind, cell.key) / ROWS_FILE)
         extra = _cell_fields(plan, store, cell)

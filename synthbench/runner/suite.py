@@ -124,6 +124,28 @@ class QualityCheck(_Strict):
     reference_split: Literal["val", "test"] = "test"
 
 
+class Refinement(_Strict):
+    """Rounds of refinement of a checkpoint with the simulated rater, one chain per method and
+    seed (round 0, the base, shared), scored against ``data``."""
+
+    data: str
+    #: a [generators] entry with a checkpoint (a text-conditioned one: minim)
+    generator: str
+    methods: list[str]
+    rounds: int = 3
+    #: flat settings of the rounds (``RoundSettings.KEYS``: n_prompts, per_prompt, steps, ...)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    #: overrides the suite's seeds
+    seeds: list[int] | None = None
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return value
+
+
 class Suite(_Strict):
     """A benchmark: what to run, at which profile, over which seeds."""
 
@@ -138,6 +160,7 @@ class Suite(_Strict):
     generators: dict[str, GeneratorEntry] = Field(default_factory=dict)
     experiments: list[Experiment] = Field(default_factory=list)
     quality: list[QualityCheck] = Field(default_factory=list)
+    refinement: list[Refinement] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
@@ -255,6 +278,33 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
         for metric in check.metrics:
             known(registry.metrics, metric, f"{key}.metrics")
         known(registry.feature_extractors, check.extractor, f"{key}.extractor")
+
+    for i, ref in enumerate(suite.refinement):
+        _check_refinement(suite, ref, f"refinement[{i}]", fail)
+
+
+def _check_refinement(suite: Suite, ref: Refinement, key: str, fail: Any) -> None:
+    from synthbench.feedback.refine import METHODS
+    from synthbench.feedback.rounds import RoundSettings
+
+    if ref.data not in suite.data:
+        fail(f"{key}.data", f"no data set {ref.data!r}; valid: {', '.join(suite.data)}")
+    entry = suite.generators.get(ref.generator)
+    if entry is None:
+        fail(f"{key}.generator", f"no generator {ref.generator!r} in [generators]")
+    elif entry.checkpoint is None:
+        fail(
+            f"{key}.generator", f"{ref.generator!r} needs a checkpoint: refinement starts from one"
+        )
+    for method in ref.methods:
+        if method not in METHODS:
+            fail(f"{key}.methods", f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if not ref.methods:
+        fail(f"{key}.methods", f"name at least one of {', '.join(METHODS)}")
+    try:
+        RoundSettings.from_flat(ref.settings)
+    except SynthbenchError as exc:
+        fail(f"{key}.settings", str(exc))
 
 
 def _check_checkpoint(entry: GeneratorEntry, where: str) -> None:

@@ -1,0 +1,152 @@
+"""Per-round tables and plots of refinement runs (rows of task ``refine``, qualifiers ``method``
+and ``round``; see :mod:`synthbench.feedback.rounds`).
+
+One table per data set: a row per method and round (round 0, the base model, first), each metric
+as mean and 95% t interval over seeds, and the change from round 0 (points for shares, relative
+for FD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from synthbench.leaderboard.stats import Stat, mean_ci
+from synthbench.results import ResultRow
+
+#: (column id, metric, qualifiers besides method and round, label, higher is better)
+COLUMNS: tuple[tuple[str, str, dict[str, str], str, bool], ...] = (
+    ("top_rated", "top_rated", {}, "top-rated", True),
+    ("top_fidelity", "top_fidelity", {}, "fidelity 3", True),
+    ("prompt_adherence", "prompt_adherence", {}, "adherence", True),
+    ("top_realism", "top_realism", {}, "realism 3", True),
+    ("fd", "fd", {}, "FD", False),
+    ("cas", "cas", {"train": "synthetic"}, "CAS", True),
+    ("near_copy_share", "near_copy_share", {}, "near copies", False),
+    ("mean_reward", "mean_reward", {}, "reward", True),
+)
+#: shown as percentages, their change from round 0 in points
+SHARES = ("top_rated", "top_fidelity", "top_realism", "prompt_adherence", "near_copy_share")
+
+
+@dataclass
+class RoundsTable:
+    dataset: str
+    #: (method, round) -> column id -> seed -> value
+    values: dict[tuple[str, int], dict[str, dict[int, float]]] = field(default_factory=dict)
+
+    def stat(self, method: str, round_index: int, column: str) -> Stat | None:
+        seeds = self.values.get((method, round_index), {}).get(column)
+        return mean_ci([seeds[s] for s in sorted(seeds)]) if seeds else None
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted({m for m, r in self.values if r > 0})
+
+    def ordered(self) -> list[tuple[str, int]]:
+        return sorted(self.values, key=lambda k: (k[1] > 0, k[0], k[1]))
+
+    def change(self, method: str, round_index: int, column: str) -> float | None:
+        """Mean paired change from round 0 over the seeds both have (points x 100 for shares,
+        relative for FD, plain difference otherwise)."""
+        now = self.values.get((method, round_index), {}).get(column, {})
+        base = self.values.get(("base", 0), {}).get(column, {})
+        seeds = sorted(set(now) & set(base))
+        if not seeds:
+            return None
+        diffs = [now[s] - base[s] for s in seeds]
+        mean = sum(diffs) / len(diffs)
+        if column == "fd":
+            b = sum(base[s] for s in seeds) / len(seeds)
+            return mean / b if b else None
+        return mean
+
+
+def rounds_tables(rows: Sequence[ResultRow]) -> list[RoundsTable]:
+    tables: dict[str, RoundsTable] = {}
+    for r in rows:
+        if r.task != "refine" or "round" not in r.qualifiers:
+            continue
+        rest = {k: v for k, v in r.qualifiers.items() if k not in ("method", "round")}
+        for column, metric, quals, _label, _hib in COLUMNS:
+            if r.metric == metric and rest == quals:
+                table = tables.setdefault(r.dataset, RoundsTable(r.dataset))
+                key = (r.qualifiers.get("method", ""), int(r.qualifiers["round"]))
+                seed = r.seed if r.seed is not None else 0
+                table.values.setdefault(key, {}).setdefault(column, {})[seed] = r.value
+    return [tables[k] for k in sorted(tables)]
+
+
+def _fmt(column: str, s: Stat | None) -> str:
+    if s is None:
+        return "–"
+    scale, unit, digits = (100, "%", 1) if column in SHARES else (1, "", 3)
+    text = f"{s.mean * scale:.{digits}f}{unit}"
+    if s.n > 1:
+        text += f" [{s.low * scale:.{digits}f}, {s.high * scale:.{digits}f}]"
+    return text
+
+
+def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
+    """Header and body: method, round, seeds, each column, then the change from round 0 of the
+    top-rated and fidelity-3 shares, prompt adherence and FD."""
+    present = [c for c in COLUMNS if any(c[0] in v for v in t.values.values())]
+    header = ["method", "round", "seeds", *(f"{c[3]} {'↑' if c[4] else '↓'}" for c in present)]
+    header += ["Δ top-rated", "Δ fidelity 3", "Δ adherence", "Δ FD"]
+    body = []
+    for method, r in t.ordered():
+        stats = [t.stat(method, r, c[0]) for c in present]
+        n = max((s.n for s in stats if s is not None), default=0)
+        row = [method, str(r), str(n), *(_fmt(c[0], s) for c, s in zip(present, stats))]
+        for column in ("top_rated", "top_fidelity", "prompt_adherence", "fd"):
+            d = t.change(method, r, column) if r else None
+            if d is None:
+                row.append("")
+            elif column == "fd":
+                row.append(f"{d:+.1%}")
+            else:
+                row.append(f"{d * 100:+.1f} pts")
+        body.append(row)
+    return header, body
+
+
+def rounds_title(t: RoundsTable) -> str:
+    return f"{t.dataset} · refinement rounds (simulated rater)"
+
+
+def rounds_plot(t: RoundsTable) -> str | None:
+    """Top-rated share, prompt adherence and FD against the round, one line per method (mean
+    over seeds with its 95% interval), as a PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synthbench.leaderboard.html import _png
+
+    if not t.methods:
+        return None
+    panels = [
+        ("top_rated", "top-rated share"),
+        ("top_fidelity", "fidelity rated 3"),
+        ("prompt_adherence", "prompt adherence"),
+        ("fd", "FD"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (column, label) in zip(axes, panels):
+        for method in t.methods:
+            rounds = [0, *sorted(r for m, r in t.values if m == method)]
+            stats = [t.stat("base" if r == 0 else method, r, column) for r in rounds]
+            pts = [(r, s) for r, s in zip(rounds, stats) if s is not None]
+            if not pts:
+                continue
+            xs = [r for r, _ in pts]
+            ax.plot(xs, [s.mean for _, s in pts], marker="o", label=method)
+            if all(s.n > 1 for _, s in pts):
+                ax.fill_between(xs, [s.low for _, s in pts], [s.high for _, s in pts], alpha=0.2)
+        ax.set_xlabel("round")
+        ax.set_title(label)
+        ax.set_xticks(range(0, 1 + max(r for _, r in t.values)))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(rounds_title(t), fontsize=10)
+    return _png(fig)

@@ -1,0 +1,201 @@
+"""Refinement from ratings: preference pairs and top-rated images are read right, Diffusion-DPO
+moves the UNet toward the preferred images, and rounds with the simulated rater run from the
+command line and through a suite, resuming where they stopped."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from synthbench.cohort import Cohort
+from synthbench.data.source import load_data
+from synthbench.feedback.batch import write_batch
+from synthbench.feedback.refine import RefineSettings, dpo, preference_pairs, top_rated
+from synthbench.feedback.store import DB_FILE, Rating, RatingStore
+from synthbench.generators.base import load_generator
+
+SPEC = "phantom:oct?n=120&size=16"
+
+
+@pytest.fixture(scope="module")
+def minim_checkpoint(tmp_path_factory):
+    """A smoke-profile minim trained on the OCT phantoms of ``SPEC``."""
+    import torch
+
+    from synthbench.generators.base import create_generator
+
+    folder = tmp_path_factory.mktemp("refine") / "minim"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gen = create_generator("minim", profile="smoke").fit(load_data(SPEC).train, seed=0)
+    finally:
+        torch.set_num_threads(before)
+    gen.fit_info_["data"] = SPEC
+    gen.save(folder)
+    return folder
+
+
+def _batch(folder, cohort):
+    write_batch(cohort, folder, checkpoint="-", generator="test", config_hash="-", seed=0)
+    return folder
+
+
+def test_pairs_share_a_prompt_and_prefer_the_better_rated(tmp_path):
+    real = load_data(SPEC).test.subset(range(6))
+    # two images per prompt: rows 0-2 carry prompts a, b, c and rows 3-5 repeat them
+    prompts = list(real.text[:3]) * 2
+    cohort = Cohort.from_arrays(
+        real.images, modality="oct", text=prompts, label_names=real.label_names
+    )
+    folder = _batch(tmp_path / "b", cohort)
+    store = RatingStore(folder / DB_FILE)
+    scores = {0: (3, 3), 3: (1, 2), 1: (2, 2), 4: (2, 2), 2: (1, 1), 5: (3, 2)}
+    for row, (realism, fidelity) in scores.items():
+        store.submit(Rating(item_id=f"{row:05d}", rater="r", realism=realism, fidelity=fidelity))
+    pairs = preference_pairs([folder])
+    # prompt a: 0 beats 3; prompt b: a tie gives no pair; prompt c: 5 beats 2
+    assert sorted((w, lo) for _, w, lo in pairs) == [(0, 3), (5, 2)]
+    top = top_rated([folder])
+    assert top is not None and len(top) == 1
+    np.testing.assert_array_equal(top.images[0], real.images[0])
+
+
+def test_dpo_learns_the_preference_and_keeps_the_reference_apart(minim_checkpoint, tmp_path):
+    """Brighter images are preferred; after Diffusion-DPO the UNet denoises the preferred image
+    of a pair better (relative to the reference) than the other, and sampling makes brighter
+    images than the parent."""
+    from synthbench.generators.conditions import Conditions
+
+    parent = load_generator(minim_checkpoint)
+    prompts = list(load_data(SPEC).val.text[:24])
+    conditions = Conditions.from_prompts([p for p in prompts for _ in range(2)])
+    cohort = parent.sample(conditions, seed=3)
+    folder = _batch(tmp_path / "b", cohort)
+    store = RatingStore(folder / DB_FILE)
+    brightness = cohort.images.reshape(len(cohort), -1).mean(1)
+    for i in range(0, len(cohort), 2):
+        brighter = i if brightness[i] > brightness[i + 1] else i + 1
+        for row in (i, i + 1):
+            score = 3 if row == brighter else 1
+            store.submit(Rating(item_id=f"{row:05d}", rater="r", realism=score, fidelity=score))
+    settings = RefineSettings(steps=60, batch_size=16, lr=1e-3, beta=500.0)
+    tuned = dpo(minim_checkpoint, [folder], settings)
+    info = tuned.fit_info_["refined"]
+    assert info["pairs"] == len(prompts) and info["parent"] == str(minim_checkpoint)
+    assert info["final_pair_accuracy"] >= 0.7, info
+    after = tuned.sample(conditions, seed=11).images.mean()
+    before = parent.sample(conditions, seed=11).images.mean()
+    assert after > before, (before, after)
+    # the parent on disk is untouched
+    reloaded = load_generator(minim_checkpoint)
+    np.testing.assert_array_equal(reloaded.sample(conditions, seed=11).images.mean(), before)
+
+
+def _improve(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "synthbench.cli", "improve", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+TINY = [
+    "--n-prompts",
+    "8",
+    "--steps",
+    "3",
+    "--epochs",
+    "3",
+    "--n-candidates",
+    "2",
+    "--rater-n-real",
+    "100",
+]
+
+
+@pytest.mark.parametrize("method", ["best-of-n", "raft", "dpo"])
+def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
+    out = tmp_path / "rounds"
+    args = [minim_checkpoint, "--rounds", "1", "--rater", "simulated", "--data", SPEC]
+    result = _improve(*args, "--method", method, *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "round 0: top-rated" in result.stdout and "round 1: top-rated" in result.stdout
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    by_round = {}
+    for row in rows:
+        assert row["task"] == "refine"
+        by_round.setdefault(row["qualifiers"]["round"], set()).add(row["metric"])
+    for r in ("0", "1"):
+        assert {"top_rated", "fd", "cas", "prompt_adherence", "near_copy_share"} <= by_round[r]
+    assert ("mean_reward" in by_round["1"]) == (method != "dpo")
+    refined = load_generator(out / "round-1" / "checkpoint")
+    assert refined.fit_info_["refined"]["method"] == method
+    assert refined.fit_info_["data"] == SPEC
+    table = (out / "rounds.md").read_text()
+    assert "refinement rounds" in table and f"| {method} | 1 |" in table
+    assert "Refinement rounds" in (out / "report.html").read_text()
+    # a rerun finds both rounds done and recomputes nothing
+    stamp = (out / "round-1" / "rows.jsonl").stat().st_mtime_ns
+    again = _improve(*args, "--method", method, *TINY, "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert (out / "round-1" / "rows.jsonl").stat().st_mtime_ns == stamp
+
+
+def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
+    cases = [
+        (["--rounds", "1", "--data", SPEC], "--rater simulated"),
+        (["--rounds", "1", "--rater", "simulated"], "--data"),
+        (["--rounds", "0", "--rater", "simulated", "--data", SPEC], "--rounds"),
+        (["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--method", "ppo"], "ppo"),
+        ([], "--ratings"),
+    ]
+    for extra, needle in cases:
+        result = _improve(minim_checkpoint, *extra, "--out", tmp_path / "x")
+        assert result.returncode == 2, (extra, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr, extra
+        assert not (tmp_path / "x").exists()
+
+
+def test_a_suite_runs_refinement_rounds(minim_checkpoint, tmp_path):
+    from synthbench.leaderboard import render
+    from synthbench.results import read_results
+    from synthbench.runner.run import run_suite
+    from synthbench.runner.suite import load_suite
+
+    suite_file = tmp_path / "feedback.toml"
+    suite_file.write_text(
+        f"""
+name = "feedback-test"
+profile = "smoke"
+seeds = [0]
+
+[data.oct]
+spec = "{SPEC}"
+
+[generators.minim]
+generator = "minim"
+checkpoint = "{minim_checkpoint}"
+
+[[refinement]]
+data = "oct"
+generator = "minim"
+methods = ["raft", "dpo"]
+rounds = 2
+settings = {{ n_prompts = 8, steps = 3, reward_epochs = 3, n_candidates = 2, n_real = 100 }}
+"""
+    )
+    suite = load_suite(suite_file)
+    out = tmp_path / "results"
+    run_suite(suite, out, cache=tmp_path / "cells", workers=1)
+    rows = [r for r in read_results(out) if r.task == "refine"]
+    rounds = {(r.qualifiers["method"], r.qualifiers["round"]) for r in rows}
+    assert rounds == {("base", "0"), ("raft", "1"), ("raft", "2"), ("dpo", "1"), ("dpo", "2")}
+    assert all(r.suite == "feedback-test" and r.generator == "minim" for r in rows)
+    md = render(read_results(out), "md")
+    assert "refinement rounds" in md and "| dpo | 2 |" in md
+    cells = sorted((tmp_path / "cells" / "refine").iterdir())
+    assert len([c for c in cells if (c / "cell.json").is_file()]) == 5  # round 0 shared

@@ -14,7 +14,7 @@ import pytest
 
 from synthbench.errors import SynthbenchError
 from synthbench.generators import shipped
-from synthbench.generators.base import load_generator, read_checkpoint_info
+from synthbench.generators.base import load_generator, read_checkpoint_info, weights_digest
 
 SPEC = "phantom:oct?n=40&size=16"
 
@@ -44,6 +44,12 @@ def test_list_and_find(root):
         ("cvae-oct", "cvae", "smoke", SPEC)
     ]
     assert items[0].is_current
+    # the model card says what made it: version, revision, precision, the weights' digest
+    info = read_checkpoint_info(items[0].path)
+    card = (items[0].path / "README.md").read_text()
+    assert f"synthbench {info.synthbench_version}, source revision {info.source_revision}" in card
+    assert f"training precision {info.training_precision}" in card
+    assert f"weights sha256 {weights_digest(info.weights_sha256)}" in card
     # the same spec with its options in another order matches; other data, profiles or
     # generators do not
     found = shipped.find_shipped("cvae", "phantom:oct?size=16&n=40", "smoke", root=root)

@@ -108,6 +108,33 @@ CASES = {
         "not a checkpoint",
     ),
     "run over a folder": (["run", SUITE, "--out", "{folder}"], "not a results folder"),
+    "feedback sample over a folder": (
+        ["feedback", "sample", CKPT, "-n", "2", "--out", "{folder}"],
+        "not a batch folder",
+    ),
+    "improve over a folder": (
+        ["improve", CKPT, "--ratings", "b", "--out", "{folder}"],
+        "not a checkpoint",
+    ),
+    "improve rounds over a folder": (
+        [
+            "improve",
+            CKPT,
+            "--rounds",
+            "1",
+            "--rater",
+            "simulated",
+            "--data",
+            DATA,
+            "--out",
+            "{folder}",
+        ],
+        "not a folder of rounds",
+    ),
+    "improve rounds without a rater": (
+        ["improve", CKPT, "--rounds", "1", "--data", DATA, "--out", "r"],
+        "--rater simulated",
+    ),
     # a place that cannot be written
     "data make, unwritable": (["data", "make", DATA, "--out", UNWRITABLE], "cannot write"),
     "data show, unwritable": (["data", "show", DATA, "--out", UNWRITABLE + ".png"], "cannot write"),

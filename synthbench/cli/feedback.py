@@ -37,10 +37,10 @@ def sample(
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
 ) -> None:
     """Sample a batch of images to rate (PNG files, prompts, provenance)."""
-    from synthbench.feedback.batch import make_batch
+    from synthbench.cli.outputs import output_folder
+    from synthbench.feedback.batch import BATCH_FILE, make_batch
 
-    if out.exists() and not out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    output_folder(out, replaces=lambda p: (p / BATCH_FILE).is_file(), what="a batch folder")
     batch = make_batch(checkpoint, out, prompts=prompts or [], n=n, seed=seed)
     typer.echo(f"wrote {out} ({len(batch.items)} images of {batch.generator} {batch.config_hash})")
 
@@ -79,9 +79,9 @@ def export(
     if out is None:
         typer.echo(text, nl=False)
         return
-    if out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing folder; give a file name")
-    write_text_atomic(out, text)
+    from synthbench.cli.outputs import output_file
+
+    write_text_atomic(output_file(out), text)
     typer.echo(f"wrote {out}")
 
 
@@ -136,10 +136,10 @@ def reward(
 ) -> None:
     """Train a reward model (image + prompt -> expected rating) on the batches' ratings and
     report its agreement with the raters on held-out items."""
+    from synthbench.cli.outputs import output_folder
     from synthbench.feedback.reward import RewardSettings, train_reward
 
-    if out.exists() and not out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    output_folder(out, replaces=lambda p: (p / "reward.json").is_file(), what="a reward model")
     model = train_reward(batches, RewardSettings(epochs=epochs, seed=seed))
     model.save(out)
     a = model.agreement

@@ -109,12 +109,12 @@ def _one_round(
     import tempfile
 
     from synthbench.cli.generators import command_line
+    from synthbench.cli.outputs import is_checkpoint, output_folder
     from synthbench.feedback.refine import refine
     from synthbench.generators.model_card import write_improve_card
     from synthbench.generators.shipped import resolve_checkpoint
 
-    if out.exists() and not out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    output_folder(out, replaces=is_checkpoint, what="a checkpoint")
     base = resolve_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         gen, reward = refine(method, base, base, ratings, Path(tmp), settings)
@@ -139,14 +139,15 @@ def _rounds(
     out: Path,
     settings: RoundSettings,
 ) -> None:
+    from synthbench.cli.outputs import output_folder
     from synthbench.feedback.rounds import run_rounds
     from synthbench.io import write_text_atomic
     from synthbench.leaderboard import render
     from synthbench.results import write_rows
     from synthbench.runner.plan import load_payload_data
 
-    if out.exists() and not out.is_dir():
-        raise SynthbenchError(f"--out {out}: an existing file; give a folder")
+    # written into, round by round: a rerun resumes; another existing folder is refused
+    output_folder(out, replaces=lambda p: (p / "round-0").is_dir(), what="a folder of rounds")
     mods = [m.strip() for m in modalities.split(",")] if modalities else None
     real = load_payload_data({"spec": data, "modalities": mods})
     rows = run_rounds(checkpoint, method, rounds, real, out, settings, log=typer.echo)

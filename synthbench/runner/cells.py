@@ -213,6 +213,7 @@ def _quality(payload: dict[str, Any], work: Path, store: Store, key: str) -> dic
     settings = EvalSettings(
         extractor=payload["extractor"],
         extractor_path=payload["extractor_path"],
+        resize=payload.get("resize"),
         reference_split=payload["reference_split"],
         seed=payload["seed"],
         breakdown=False,

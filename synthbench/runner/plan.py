@@ -400,6 +400,8 @@ def make_plan(suite: Suite) -> Plan:
             "metrics": check.metrics,
             "extractor": check.extractor,
             "extractor_path": check.extractor_path,
+            # only when set, so suites without it keep their cell keys
+            **({"resize": check.resize} if check.resize else {}),
             "reference_split": check.reference_split,
             "n": n_ref,
             "seed": suite.sampling_seed,

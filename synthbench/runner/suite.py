@@ -120,6 +120,8 @@ class QualityCheck(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["fd", "kd", "prdc", "memorisation"])
     extractor: str = "domain"
     extractor_path: str | None = None
+    #: the Inception extractor's resizing: clean-fid's ``clean`` or ``legacy`` (None: its default)
+    resize: Literal["clean", "legacy"] | None = None
     #: the real split to compare with; the domain extractor and the generators train on ``train``
     reference_split: Literal["val", "test"] = "test"
 

@@ -56,8 +56,15 @@ def test_shipped_suites_validate(path, tmp_path, monkeypatch):
             arrays[f"{split}_labels"] = (np.arange(n) % 4).astype(np.uint8)[:, None]
         np.savez_compressed(folder / "octmnist.npz", **arrays)
         monkeypatch.chdir(tmp_path)
-    plan = make_plan(load_suite(path))
-    assert plan.of_kind("task")
+    suite = load_suite(path)
+    plan = make_plan(suite)
+    if suite.refinement:  # round 0 shared by the methods, then every method's rounds
+        ref = suite.refinement[0]
+        seeds = len(ref.seeds or suite.seeds)
+        assert len(plan.of_kind("refine")) == seeds * (1 + len(ref.methods) * ref.rounds)
+    if suite.experiments:
+        assert plan.of_kind("task")
+    assert plan.cells
 
 
 def test_good_suite_plans_protocols_and_controls(tmp_path):
@@ -78,6 +85,17 @@ def test_good_suite_plans_protocols_and_controls(tmp_path):
     # one training of the generator on the whole pool serves both protocols
     assert len(plan.of_kind("train")) == 1
 
+
+REFINE = """
+[generators.minim]
+checkpoint = "shipped:minim-oct-brain_mri"
+
+[[refinement]]
+data = "oct"
+generator = "{generator}"
+methods = {methods}
+{settings}
+"""
 
 BAD = {
     "unknown key": (
@@ -126,6 +144,27 @@ BAD = {
         "did you mean",
     ),
     "not TOML": ("name = ", "not valid TOML"),
+    "unknown resize mode": (
+        GOOD + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\nresize = "nearest"\n',
+        "quality.0.resize",
+    ),
+    "refinement of a generator without a checkpoint": (
+        GOOD + REFINE.format(generator="classical-aug", methods='["raft"]', settings=""),
+        "refinement[0].generator: 'classical-aug' needs a checkpoint",
+    ),
+    "unknown refinement method": (
+        GOOD + REFINE.format(generator="minim", methods='["ppo"]', settings=""),
+        "unknown method 'ppo'",
+    ),
+    "unknown refinement setting": (
+        GOOD
+        + REFINE.format(generator="minim", methods='["dpo"]', settings="settings = { step = 3 }"),
+        "unknown refinement settings ['step']",
+    ),
+    "zero rounds": (
+        GOOD + REFINE.format(generator="minim", methods='["dpo"]', settings="rounds = 0"),
+        "refinement.0.rounds",
+    ),
 }
 
 

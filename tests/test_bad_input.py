@@ -191,6 +191,12 @@ CASES = {
         ["train", "cvae", "--data", DATA, "--profile", "huge", "--out", "c"],
         "profile",
     ),
+    "evaluate unknown --resize": (["evaluate", DATA, DATA, "--resize", "nearest"], "--resize"),
+    # --resize reaches the extractor, which says the domain extractor has no resize to choose
+    "evaluate --resize for the domain extractor": (
+        ["evaluate", DATA, DATA, "--resize", "legacy", "--no-cache"],
+        "resize='legacy' applies to the inception extractor only",
+    ),
     "data make unknown modality": (["data", "make", "phantom:pet", "--out", "d"], "pet"),
     "ls unknown kind": (["ls", "widgets"], "widgets"),
     "validate a missing suite": (["validate", "nosuch.toml"], "nosuch.toml"),

@@ -37,6 +37,14 @@ def evaluate(
         str | None,
         typer.Option("--extractor-path", help="weights file (inception) or model folder (local)"),
     ] = None,
+    resize: Annotated[
+        str | None,
+        typer.Option(
+            "--resize",
+            help="how the inception extractor brings images to 299 px: clean (clean-fid's "
+            "resizer) or legacy (the network's bilinear resize); default: the extractor's",
+        ),
+    ] = None,
     json_out: Annotated[
         Path | None,
         typer.Option(
@@ -87,6 +95,7 @@ def evaluate(
         load_synthetic,
     )
     from synthbench.metrics.evaluate import evaluate as run_evaluation
+    from synthbench.metrics.inception import RESIZE_MODES
     from synthbench.results import format_table
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] or list(DEFAULT_METRICS)
@@ -94,6 +103,8 @@ def evaluate(
         raise SynthbenchError(
             f"--reference-split must be train, val or test, got {reference_split!r}"
         )
+    if resize is not None and resize not in RESIZE_MODES:
+        raise SynthbenchError(f"--resize must be {' or '.join(RESIZE_MODES)}, got {resize!r}")
     if json_out is not None:
         output_file(json_out, "--json")
     if out is not None:
@@ -105,6 +116,7 @@ def evaluate(
     settings = EvalSettings(
         extractor=extractor,
         extractor_path=extractor_path,
+        resize=resize,
         reference_split=reference_split,
         seed=seed,
         breakdown=breakdown,

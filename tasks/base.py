@@ -8,8 +8,9 @@ A task is a class with a frozen :class:`TaskConfig` (defaults = the ``quick`` pr
 per profile in ``PROFILES``) and one method, ``_run``, that trains on the (mixed) training set,
 evaluates on real test data and returns metric values. The base class turns them into tidy
 :class:`~synthbench.results.ResultRow` s carrying the mix (``synth_ratio``, ``n_real``, ``n_synth``),
-the data set, the generator and the protocol, and writes the rows and the task's artifacts
-(predictions CSV, plots) into ``out_dir`` when one is given.
+the data set and whether it was split by patient (``patient_split``), the generator and the
+protocol, and writes the rows and the task's artifacts (predictions CSV, plots) into ``out_dir``
+when one is given.
 
 ``train`` is a real :class:`~synthbench.cohort.Cohort` (real only) or a
 :class:`~synthbench.tasks.mixing.Mix` built by :func:`~synthbench.tasks.mixing.mix`.
@@ -100,6 +101,7 @@ class Task:
         task's artifacts are written there; :attr:`artifacts_` lists them. A run that fails
         removes the folders it made for ``out_dir``.
         """
+        from synthbench.data.source import patient_split
         from synthbench.results import ResultRow, write_rows
         from synthbench.tasks.mixing import Mix, real_only
 
@@ -133,6 +135,7 @@ class Task:
         rows = [
             ResultRow(
                 dataset=_dataset_of(test),
+                patient_split=patient_split(test),
                 task=self.name,
                 profile=self.profile,
                 task_config_hash=self.config.config_hash(self.name),

@@ -47,6 +47,7 @@ def test_smoke_rows_validate_and_carry_protocols(smoke_run):
     (root / "csv").mkdir(exist_ok=True)
     (root / "csv" / "rows.csv").write_bytes((root / "out" / "rows.csv").read_bytes())
     assert comparable(read_results(root / "csv")) == comparable(rows)
+    assert {r.patient_split for r in rows} == {"patient"}  # phantoms have patients
     tasks = [r for r in rows if r.task]
     assert {r.protocol for r in tasks} == {"same-data", "pretrain-pool"}
     assert all(r.suite == "smoke" and r.seed in (0, 1) and r.profile == "smoke" for r in tasks)

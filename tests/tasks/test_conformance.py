@@ -54,6 +54,7 @@ def test_smoke_run(name, data, tmp_path):
         assert r.synth_ratio == 0.2 and r.n_real > 0 and r.n_synth > 0
         assert r.dataset == data.test.source[0] and r.protocol == "same-data"
         assert r.profile == "smoke" and r.task_config_hash == task.config.config_hash(name)
+        assert r.patient_split == "patient"
     assert set(task.artifacts_) == ARTIFACTS[name]
     assert all(p.is_file() and p.stat().st_size > 0 for p in task.artifacts_.values())
     assert [r.value for r in read_rows(tmp_path / "rows.jsonl")] == [r.value for r in rows]
@@ -70,6 +71,16 @@ def test_real_cohort_means_real_only(oct_data):
     assert {(r.synth_ratio, r.n_synth, r.generator) for r in rows} == {(0.0, 0, "real-only")}
     assert {r.metric for r in rows} == {"accuracy", "balanced_accuracy", "auroc", "f1"}
     assert all(0.0 <= r.value <= 1.0 for r in rows)
+
+
+def test_rows_say_when_the_data_was_split_by_image(oct_data):
+    from synthbench.data.source import image_level
+
+    # a data set without patient ids: its cohorts' descriptions say so (see data.source)
+    test = dataclasses.replace(oct_data.test, description=image_level(oct_data.test.description))
+    task = create_task("classification", profile="smoke", steps=2, eval_every=1)
+    rows = task.run(oct_data.train, oct_data.val, test, seed=0)
+    assert rows and {r.patient_split for r in rows} == {"image"}
 
 
 def test_multilabel_classification():

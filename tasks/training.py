@@ -35,7 +35,8 @@ SMALL_RESNETS: dict[str, dict[str, tuple[int, ...]]] = {
 def build_backbone(
     name: str, *, in_chans: int, num_classes: int, pretrained_path: str | None = None
 ) -> nn.Module:
-    """A timm model from scratch, or with weights from a local file (never downloaded).
+    """A timm model from scratch, or with weights from a local safetensors file or a folder
+    holding one (what ``timm.models.save_for_hf`` writes); weights are never downloaded.
 
     ``num_classes=0`` gives the pooled-feature backbone without a head. Names in
     :data:`SMALL_RESNETS` build those small-image ResNets (from scratch only).
@@ -53,18 +54,44 @@ def build_backbone(
         model.conv1.stride = (1, 1)
         return model
     if pretrained_path:
-        path = Path(pretrained_path)
-        if not path.is_file():
-            raise SynthbenchError(
-                f"pretrained weights {path} not found (weights are never downloaded)"
-            )
         return timm.create_model(
-            name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
+            name,
+            pretrained=True,
+            pretrained_cfg_overlay={"file": str(safetensors_weights(Path(pretrained_path)))},
+            **kwargs,
         )
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except RuntimeError as exc:  # timm: unknown model
         raise SynthbenchError(f"timm backbone {name!r}: {exc}") from None
+
+
+def safetensors_weights(path: Path) -> Path:
+    """The safetensors file of a weights file or folder; pickle-format weights are refused by
+    name, since unpickling can run code."""
+    from synthbench.metrics.local_encoder import (
+        check_safetensors_folder,
+        is_pickle_file,
+        refuse_pickle,
+    )
+
+    if path.is_dir():
+        check_safetensors_folder(path)
+        found = sorted(path.glob("*.safetensors"))
+        named = path / "model.safetensors"
+        if named.is_file() or len(found) == 1:
+            return named if named.is_file() else found[0]
+        raise SynthbenchError(
+            f"pretrained weights {path}: no model.safetensors and {len(found)} other safetensors "
+            "files at its top level; give the weights file"
+        )
+    if not path.is_file():
+        raise SynthbenchError(f"pretrained weights {path} not found (weights are never downloaded)")
+    if is_pickle_file(path):
+        raise refuse_pickle(path)
+    if path.suffix.lower() != ".safetensors":
+        raise SynthbenchError(f"pretrained weights {path}: not a .safetensors file")
+    return path
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0) -> torch.Tensor:

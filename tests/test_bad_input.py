@@ -197,6 +197,14 @@ CASES = {
         ["evaluate", DATA, DATA, "--resize", "legacy", "--no-cache"],
         "resize='legacy' applies to the inception extractor only",
     ),
+    "data make split not summing to 1": (
+        ["data", "make", "phantom:oct?n=40&size=16&split=0.5,0.5,0.5", "--out", "d"],
+        "sum to 1",
+    ),
+    "data make NaN split": (
+        ["data", "make", "phantom:oct?n=40&size=16&split=nan,0.5,0.5", "--out", "d"],
+        "sum to 1",
+    ),
     "data make unknown modality": (["data", "make", "phantom:pet", "--out", "d"], "pet"),
     "ls unknown kind": (["ls", "widgets"], "widgets"),
     "validate a missing suite": (["validate", "nosuch.toml"], "nosuch.toml"),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from synthbench.cohort import Cohort
 from synthbench.errors import DataError, RegistryError
@@ -42,6 +42,17 @@ class SourceOptions(BaseModel):
 
     split_seed: int = 0
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        # refused, not rescaled: a split that does not say what it means is a typo
+        # (NaN fails the range test, so it never reaches numpy)
+        if not all(0.0 <= f <= 1.0 for f in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError(
+                "the train, val and test fractions must each be in [0, 1] and sum to 1"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -177,8 +188,10 @@ class DataSource:
                 raise DataError(
                     f"data spec {spec}: unknown option {key!r}; valid options: {valid}"
                 ) from None
+            # a validator's own message, without pydantic's "Value error, " before it
+            message = err["ctx"]["error"] if err["type"] == "value_error" else err["msg"]
             raise DataError(
-                f"data spec {spec}: option {key!r}: {err['msg']} (got {err.get('input')!r})"
+                f"data spec {spec}: option {key!r}: {message} (got {err.get('input')!r})"
             ) from None
 
     def load(self, spec: DataSpec) -> RealData:

@@ -39,3 +39,35 @@ def test_options_are_typed_and_validated():
 def test_malformed_specs(bad):
     with pytest.raises(DataError):
         DataSpec.parse(bad)
+
+
+@pytest.mark.parametrize("split", ["0.5,0.5,0.5", "0.6,0.2,0.1", "-0.2,0.6,0.6", "1.5,0,-0.5"])
+def test_split_fractions_outside_0_1_or_not_summing_to_1_are_refused(split):
+    from synthbench.data.source import load_data
+
+    with pytest.raises(DataError) as err:
+        load_data(f"phantom:oct?n=40&size=16&split={split}")
+    message = str(err.value)
+    assert "option 'split'" in message and "sum to 1" in message and "\n" not in message
+    got = "[" + ", ".join(repr(f) for f in split.split(",")) + "]"
+    assert message.endswith(f"(got {got})")  # the value as given, not rescaled
+    with pytest.raises(DataError, match=r"sum to 1 \(got \[0.5, 0.5, 0.5\]\)"):
+        load_data({"source": "phantom", "name": "oct", "n": 40, "split": [0.5, 0.5, 0.5]})
+
+
+def test_nan_split_fraction_is_one_line_without_numpy_warnings():
+    import warnings
+
+    from synthbench.data.source import load_data
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from numpy would end the test
+        with pytest.raises(DataError, match=r"sum to 1 \(got \['nan', '0.5', '0.5'\]\)"):
+            load_data("phantom:oct?n=40&size=16&split=nan,0.5,0.5")
+
+
+def test_split_fractions_that_sum_to_1_up_to_rounding_are_used():
+    from synthbench.data.source import load_data
+
+    data = load_data("phantom:oct?n=40&size=16&split=0.8,0.1,0.1")  # sums to 1.0000000000000002
+    assert len(data.train) == 32 and len(data.val) + len(data.test) == 8

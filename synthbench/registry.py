@@ -168,6 +168,7 @@ generators: Registry[Any] = _builtins(
         "folder": "synthbench.generators.folder:Folder",
         "diffusers": "synthbench.generators.diffusers_pipeline:DiffusersPipeline",
         "best-of-n": "synthbench.generators.best_of_n:BestOfN",
+        "minim-adapted": "synthbench.generators.adapt:AdaptedMinim",
     },
 )
 tasks: Registry[Any] = _builtins(

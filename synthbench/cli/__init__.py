@@ -167,6 +167,7 @@ def _is_data_folder(path: Path) -> bool:
 
 def _attach_commands() -> None:
     """One module per command group; each imports only typer at load."""
+    from synthbench.cli.adapt import adapt
     from synthbench.cli.evaluate import evaluate
     from synthbench.cli.feedback import app as feedback_app
     from synthbench.cli.generators import generate, retune, train
@@ -184,6 +185,7 @@ def _attach_commands() -> None:
     app.command("leaderboard")(leaderboard)
     app.add_typer(feedback_app, name="feedback")
     app.command("improve")(improve)
+    app.command("adapt")(adapt)
 
 
 _attach_commands()

@@ -46,6 +46,8 @@ def unfitted(name: str, data, folder_root):
         overrides["path"] = str(external_folder(folder_root / "folder"))
     if name == "best-of-n":
         overrides.update(best_of_n_parts(folder_root / "best-of-n", data))
+    if name == "minim-adapted":
+        overrides["init_from"] = str(minim_base(folder_root / "minim-base", data))
     if name == "diffusers":
         overrides.update(
             pipeline=str(tiny_pipeline(folder_root / "pipeline", data.train.text)),
@@ -85,6 +87,17 @@ def fit_generator(tmp_path_factory):
 
 
 _FOLDER: list = []
+
+
+def minim_base(folder, data):
+    """A saved smoke minim trained on ``data.train``: what ``minim-adapted`` starts from."""
+    from synthbench.generators.base import create_generator
+
+    if not folder.exists():
+        create_generator("minim", profile="smoke", steps=SMOKE_STEPS).fit(data.train, seed=0).save(
+            folder
+        )
+    return folder
 
 
 def best_of_n_parts(root, data):

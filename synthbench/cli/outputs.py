@@ -13,12 +13,11 @@ Three kinds of output, and what an existing path means for each:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from synthbench.errors import SynthbenchError
+from synthbench.io import check_writable
 
 CHECKPOINT_FILE = "synthbench_generator.json"  # generators.base.CHECKPOINT_FILE, without torch
 RESULTS_FILES = ("manifest.json", "rows.parquet", "rows.csv")
@@ -28,7 +27,7 @@ def output_file(path: Path, option: str = "--out") -> Path:
     """A file the command will write (replacing one that exists)."""
     if path.is_dir():
         raise SynthbenchError(f"{option} {path}: an existing folder; give a file name")
-    _check_writable(path, path.parent, option)
+    check_writable(path, path.parent, option)
     return path
 
 
@@ -45,14 +44,14 @@ def output_folder(
     if path.exists() and not path.is_dir():
         raise SynthbenchError(f"{option} {path}: an existing file; give a folder")
     if replaces is None:
-        _check_writable(path, path, option)
+        check_writable(path, path, option)
         return path
     if path.is_dir() and any(path.iterdir()) and not replaces(path):
         raise SynthbenchError(
             f"{option} {path}: an existing folder that is not {what}; the output replaces the "
             "whole folder, so give a new or empty one"
         )
-    _check_writable(path, path.parent, option)
+    check_writable(path, path.parent, option)
     return path
 
 
@@ -64,21 +63,3 @@ def is_checkpoint(path: Path) -> bool:
 def is_results_folder(path: Path) -> bool:
     """A results folder written by ``synthbench run``."""
     return any((path / name).is_file() for name in RESULTS_FILES)
-
-
-def _check_writable(path: Path, folder: Path, option: str) -> None:
-    """Fail unless a file can be created in ``folder`` or, where it does not exist yet, in its
-    nearest existing parent (the folders between are made when the output is written)."""
-    place = folder if str(folder) else Path(".")
-    while not place.exists() and place != place.parent:
-        place = place.parent
-    if not place.is_dir():
-        raise SynthbenchError(f"{option} {path}: {place} is a file, not a folder")
-    try:  # access() says yes to root on read-only and virtual file systems; trying does not
-        handle, probe = tempfile.mkstemp(dir=place, prefix=".synthbench-probe-")
-    except OSError as exc:
-        raise SynthbenchError(
-            f"{option} {path}: cannot write in {place} ({exc.strerror or exc})"
-        ) from None
-    os.close(handle)
-    os.unlink(probe)

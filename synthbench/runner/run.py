@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from synthbench.errors import SynthbenchError
+from synthbench.io import check_writable
 from synthbench.runner.cells import ROWS_FILE, Store
 from synthbench.runner.executors import EXECUTORS, Outcome, run_local, run_ray
 from synthbench.runner.plan import Plan, make_plan
@@ -101,14 +102,7 @@ def run_suite(
 def _check_writable(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SynthbenchError(f"--out {out}: an existing file; give a folder")
-    parent = out.parent if out.parent != Path("") else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    import os
-
-    if not os.access(probe, os.W_OK):
-        raise SynthbenchError(f"--out {out}: cannot write in {probe}")
+    check_writable(out, out.parent)
 
 
 def collect_rows(plan: Plan, store: Store) -> list[Any]:

@@ -145,3 +145,23 @@ def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path):
     assert {r.generator for r in rows if r.task} >= {"real-only", "classical-aug"}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["failed"] == report.failed
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Tried by creating a file, not by os.access (which says yes to root on /proc)."""
+    import synthbench.runner.run as runner
+    from synthbench.errors import SynthbenchError
+
+    def no_plan(suite):
+        raise AssertionError("planned before checking --out")
+
+    monkeypatch.setattr(runner, "make_plan", no_plan)
+    suite = load_suite(SMOKE)
+    out = Path("/proc/synthbench-unwritable/out")  # procfs refuses new files, even from root
+    with pytest.raises(SynthbenchError, match=r"--out .*: cannot write in /proc \(") as err:
+        run_suite(suite, out, cache=tmp_path / "cache")
+    assert "\n" not in str(err.value) and not out.parent.exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SynthbenchError, match="is a file, not a folder"):
+        run_suite(suite, tmp_path / "file" / "out", cache=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

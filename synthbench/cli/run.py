@@ -23,12 +23,12 @@ def validate(
     ] = None,
 ) -> None:
     """Check a suite without running it: schema, names, data, protocols; print its cells."""
-    from synthbench.runner.plan import make_plan
+    from synthbench.runner.plan import KINDS, make_plan
     from synthbench.runner.suite import load_suite
 
     loaded = load_suite(suite, profile=profile)
     plan = make_plan(loaded)
-    counts = {k: len(plan.of_kind(k)) for k in ("train", "sample", "quality", "task")}
+    counts = {k: len(plan.of_kind(k)) for k in KINDS}
     typer.echo(
         f"{suite}: suite {loaded.name!r} (profile {loaded.profile}, seeds {loaded.seeds}) is valid: "
         + ", ".join(f"{n} {k} cells" for k, n in counts.items())

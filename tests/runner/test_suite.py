@@ -201,3 +201,18 @@ def test_protocol_of():
         protocol_of(a | c, a, c, "g", 0.5)
     with pytest.raises(SynthbenchError, match="neither"):
         protocol_of(a, a | b, c | d, "g", 1.0)
+
+
+def test_validate_counts_every_kind_of_cell(capsys):
+    from synthbench.cli import main
+    from synthbench.runner.plan import KINDS
+
+    path = ROOT / "benchmarks" / "feedback.toml"  # refinement rounds only
+    plan = make_plan(load_suite(path))
+    with pytest.raises(SystemExit) as stop:
+        main(["validate", str(path)])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "is valid" in out
+    for kind in KINDS:
+        assert f" {len(plan.of_kind(kind))} {kind} cells" in out, kind
+    assert len(plan.of_kind("refine")) > 0

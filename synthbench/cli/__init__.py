@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -194,7 +196,17 @@ _attach_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point, and the one error path of every command: a :class:`SynthbenchError` or a
     usage error (a bad option value, a missing argument, an unknown command) becomes one line
-    on stderr and exit code 2; any other exception is a bug and keeps its traceback."""
+    on stderr and exit code 2; any other exception is a bug and keeps its traceback. Python
+    warnings print as one line, ``warning: <message>``."""
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        _main(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, prog_name="synthbench", standalone_mode=False)
     except SynthbenchError as exc:
@@ -212,6 +224,20 @@ def main(argv: list[str] | None = None) -> None:
     if code == 130:  # typer turns an interrupt inside a command into exit code 130
         typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the command line: the message alone, on one line."""
+    stream = file if file is not None else sys.stderr
+    with contextlib.suppress(OSError):  # stderr gone (a closed pipe): lost, as Python's would be
+        stream.write(f"warning: {' '.join(str(message).split())}\n")
 
 
 def _fail(message: str) -> None:

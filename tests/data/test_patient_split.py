@@ -209,3 +209,31 @@ def test_the_fact_survives_disk_and_reaches_every_result_row(tmp_path):
     )
     rows = evaluate(by_patient, by_patient.val, ["fd"], settings).rows
     assert {r.patient_split for r in rows} == {"patient"}
+
+
+def test_the_command_prints_the_warning_as_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    folder = write_manifest_folder(tmp_path, column=None)
+    out = tmp_path / "made"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synthbench.cli",
+            "data",
+            "make",
+            f"imagefolder:{folder}",
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"warning: imagefolder:{folder}: no patient ids, so each image")
+    assert "patient_id column" in lines[0] and "PatientSplitWarning" not in lines[0]

@@ -205,6 +205,30 @@ CASES = {
         ["data", "make", "phantom:oct?n=40&size=16&split=nan,0.5,0.5", "--out", "d"],
         "sum to 1",
     ),
+    "adapt unknown method": (
+        ["adapt", "shipped:minim-oct-brain_mri", "--data", DATA, "--method", "x", "--out", "a"],
+        "--method",
+    ),
+    "adapt --shots 0": (
+        ["adapt", "shipped:minim-oct-brain_mri", "--data", DATA, "--shots", "0", "--out", "a"],
+        "--shots",
+    ),
+    "adapt from a cvae": (
+        ["adapt", CKPT, "--data", DATA, "--out", "a"],
+        "adapt starts from a minim",
+    ),
+    "adapt into a file": (
+        ["adapt", "shipped:minim-oct-brain_mri", "--data", DATA, "--out", "{file}"],
+        "an existing file",
+    ),
+    "adapt over a folder": (
+        ["adapt", "shipped:minim-oct-brain_mri", "--data", DATA, "--out", "{folder}"],
+        "not a checkpoint",
+    ),
+    "adapt, unwritable": (
+        ["adapt", "shipped:minim-oct-brain_mri", "--data", DATA, "--out", UNWRITABLE],
+        "cannot write",
+    ),
     "data make unknown modality": (["data", "make", "phantom:pet", "--out", "d"], "pet"),
     "ls unknown kind": (["ls", "widgets"], "widgets"),
     "validate a missing suite": (["validate", "nosuch.toml"], "nosuch.toml"),

@@ -245,6 +245,11 @@ def make_plan(suite: Suite) -> Plan:
                 "subset_seed": subset_seed,
                 "code": code_digest(cls.__module__),
             }
+            start = payload["config"].get("init_from")
+            if start:  # a fine-tuning starts from a checkpoint: its files are an input too
+                from synthbench.generators.shipped import resolve_checkpoint
+
+                payload["init_from_digest"] = folder_digest(str(resolve_checkpoint(start)))
             what = f"{fraction:g} of " if fraction < 1 else ""
             cell = plan.add(
                 Cell(

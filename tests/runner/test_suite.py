@@ -216,3 +216,39 @@ def test_validate_counts_every_kind_of_cell(capsys):
     for kind in KINDS:
         assert f" {len(plan.of_kind(kind))} {kind} cells" in out, kind
     assert len(plan.of_kind("refine")) > 0
+
+
+def test_a_fine_tuning_cell_is_keyed_by_the_checkpoint_it_starts_from(tmp_path):
+    import shutil
+
+    from synthbench.generators.shipped import resolve_checkpoint
+
+    start = tmp_path / "start"
+    shutil.copytree(resolve_checkpoint("shipped:minim-oct-brain_mri"), start)
+    text = f"""
+name = "t"
+profile = "smoke"
+seeds = [0]
+
+[data.mri]
+spec = "phantom:breast_mri?n=60&size=16"
+
+[generators.lora]
+generator = "minim-adapted"
+settings = {{ init_from = "{start}", method = "lora" }}
+
+[[quality]]
+data = "mri"
+generators = ["lora"]
+"""
+    (tmp_path / "s.toml").write_text(text)
+
+    def train_key():
+        (cell,) = make_plan(load_suite(tmp_path / "s.toml")).of_kind("train")
+        assert cell.payload["init_from_digest"]
+        return cell.key
+
+    before = train_key()
+    assert train_key() == before
+    (start / "README.md").write_text("another model card")
+    assert train_key() != before

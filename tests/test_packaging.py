@@ -54,3 +54,16 @@ def test_wheel_contains_namespaced_packages(tmp_path):
     ):
         assert f"synthbench/{module}" in names, module
     assert not any(n.startswith(("tasks/", "generators/", "tests/")) for n in names)
+
+
+def test_the_version_is_the_installed_distributions():
+    """Rows, cohorts and checkpoints record ``synthbench.__version__``: it must be the version
+    the package was installed as (pyproject's), not a constant that drifts from it."""
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import synthbench
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert synthbench.__version__ == version("synthbench") == pyproject["project"]["version"]

@@ -87,7 +87,8 @@ def _ls_checkpoints() -> None:
         return
     width = max(len(PREFIX + i.name) for i in items)
     for item in items:
-        state = "current" if item.is_current else "stale: the profile's config has changed"
+        reason = item.stale_reason()
+        state = "current" if reason is None else f"stale: {reason}"
         typer.echo(
             f"{PREFIX + item.name:<{width}}  {item.generator} {item.profile} {item.data}  ({state})"
         )

@@ -59,9 +59,10 @@ def test_wheel_contains_namespaced_packages(tmp_path):
 def test_the_version_is_the_installed_distributions():
     """Rows, cohorts and checkpoints record ``synthbench.__version__``: it must be the version
     the package was installed as (pyproject's), not a constant that drifts from it."""
-    import tomllib
     from importlib.metadata import version
     from pathlib import Path
+
+    import tomllib
 
     import synthbench
 

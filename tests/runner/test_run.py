@@ -133,8 +133,11 @@ def test_ray_executor_gives_the_local_results(smoke_run, tmp_path):
 
 
 def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path):
+    # settings no loop can run are refused when the suite loads; a folder generator whose
+    # folder is missing fails when its train cell runs
+    missing = tmp_path / "no-such-folder"
     text = SMOKE.read_text().replace(
-        "settings = { steps = 30 }", "settings = { steps = 30, lr = -1.0 }"
+        "settings = { steps = 30 }", f'generator = "folder"\nsettings = {{ path = "{missing}" }}'
     )
     (tmp_path / "s.toml").write_text(text)
     suite = load_suite(tmp_path / "s.toml")

@@ -29,6 +29,7 @@ DOCS = ROOT / "docs"
 RENDERED = {
     "README.md": "results/quick",
     "docs/performance.md": "results/solver-steps",
+    "docs/feedback.md": "results/feedback",
 }
 
 

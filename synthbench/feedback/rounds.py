@@ -183,6 +183,7 @@ def round_into(
     for row in rows:
         row.generator = gen.name
         row.generator_config_hash = gen.config_hash
+        row.precision = gen.sampling_precision()  # the arithmetic that made the batch
     write_rows(work / ROWS_FILE, rows)
     return rows
 

@@ -128,6 +128,7 @@ def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
     by_round = {}
     for row in rows:
         assert row["task"] == "refine"
+        assert row["precision"] == load_generator(minim_checkpoint).sampling_precision()
         by_round.setdefault(row["qualifiers"]["round"], set()).add(row["metric"])
     for r in ("0", "1"):
         assert {"top_rated", "fd", "cas", "prompt_adherence", "near_copy_share"} <= by_round[r]

@@ -97,6 +97,8 @@ class AdaptedMinim(Minim):
         if base is None:
             return None
         self._base_vocab = base.tokenizer_.vocab_size
+        # the weights the adapters are trained against, read when they are (not when saved)
+        self._base_weights = base_weights(self.config.init_from or "")
         self.new_words_ = []
         if self.config.extend_vocabulary:
             base.tokenizer_, self.new_words_ = extend_tokenizer(base.tokenizer_, self._corpus)
@@ -134,7 +136,7 @@ class AdaptedMinim(Minim):
         )
         meta = {
             "base_vocab": self._base_vocab,
-            "base_weights": base_weights(self.config.init_from or ""),
+            "base_weights": self._base_weights,
             "new_words": self.new_words_,
         }
         (path / ADAPTER_META).write_text(json.dumps(meta, indent=2))

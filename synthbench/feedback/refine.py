@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthbench.feedback.batch import FeedbackError, load_batch
-from synthbench.feedback.store import DB_FILE, RatingStore
+from synthbench.feedback.store import rated_items
 
 if TYPE_CHECKING:
     from synthbench.cohort import Cohort
@@ -67,31 +67,6 @@ def check_method(method: str) -> str:
     if method not in METHODS:
         raise FeedbackError(f"unknown refinement method {method!r}; one of {', '.join(METHODS)}")
     return method
-
-
-def rated_items(batches: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Every rating (not skipped) of the batches, with its image row and prompt: one dict per
-    item and rater (``batch``, ``row``, ``prompt``, ``realism``, ``fidelity``)."""
-    out = []
-    for folder in map(Path, batches):
-        batch = load_batch(folder)
-        if not (folder / DB_FILE).is_file():
-            raise FeedbackError(f"{folder}: no ratings yet ({DB_FILE} is missing)")
-        index = {item.id: i for i, item in enumerate(batch.items)}
-        for r in RatingStore(folder / DB_FILE, items=set(index)).ratings():
-            if r["skipped"] or r["realism"] is None or r["fidelity"] is None:
-                continue
-            i = index[r["item_id"]]
-            out.append(
-                {
-                    "batch": folder,
-                    "row": i,
-                    "prompt": batch.items[i].prompt,
-                    "realism": int(r["realism"]),
-                    "fidelity": int(r["fidelity"]),
-                }
-            )
-    return out
 
 
 def top_rated(batches: Sequence[str | Path]) -> Cohort | None:

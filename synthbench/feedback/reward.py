@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from synthbench.feedback.batch import FeedbackError, load_batch
-from synthbench.feedback.store import DB_FILE, RatingStore
+from synthbench.feedback.batch import FeedbackError
+from synthbench.feedback.store import rated_items
 from synthbench.nets import CNNConfig
 
 SCORES = ("realism", "fidelity")
@@ -153,20 +153,15 @@ def training_data(
     from synthbench.cohort import Cohort
 
     images, prompts, scores, keys = [], [], [], []
-    for folder in map(Path, batches):
-        batch = load_batch(folder)
-        if not (folder / DB_FILE).is_file():
-            raise FeedbackError(f"{folder}: no ratings yet ({DB_FILE} is missing)")
-        cohort = Cohort.load(folder / "cohort")
-        index = {item.id: i for i, item in enumerate(batch.items)}
-        for r in RatingStore(folder / DB_FILE, items=set(index)).ratings():
-            if r["skipped"]:
-                continue
-            i = index[r["item_id"]]
-            images.append(cohort.images[i])
-            prompts.append(batch.items[i].prompt)
-            scores.append((r["realism"], r["fidelity"]))
-            keys.append(f"{folder}#{r['item_id']}")
+    cohorts: dict[Path, Cohort] = {}
+    for it in rated_items(batches):
+        folder = it["batch"]
+        if folder not in cohorts:
+            cohorts[folder] = Cohort.load(folder / "cohort")
+        images.append(cohorts[folder].images[it["row"]])
+        prompts.append(it["prompt"])
+        scores.append((it["realism"], it["fidelity"]))
+        keys.append(f"{folder}#{it['item_id']}")
     if len(images) < 10:
         raise FeedbackError(
             f"need at least 10 ratings (not skipped) to learn from, got {len(images)}"

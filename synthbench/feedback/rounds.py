@@ -42,15 +42,6 @@ if TYPE_CHECKING:
 
 ROWS_FILE = "rows.jsonl"
 DEFAULT_METRICS = ("fd", "cas", "prompt-adherence", "memorisation")
-#: the rater's metrics, all higher-is-better
-RATING_METRICS = (
-    "top_rated",
-    "top_realism",
-    "top_fidelity",
-    "rating_realism",
-    "rating_fidelity",
-    "mean_reward",
-)
 
 
 @dataclass(frozen=True)
@@ -122,7 +113,6 @@ def run_round(
     method: str,
     *,
     base: Path,
-    parent: Path,
     earlier: Sequence[Path],
     real: RealData,
     out: Path,
@@ -130,7 +120,8 @@ def run_round(
     cache_dir: Path | None = None,
 ) -> list[ResultRow]:
     """One round into ``out``, written whole (see the module docstring); ``earlier``: the round
-    folders before it, oldest first. Round 0 ignores ``method`` and samples ``parent``."""
+    folders before it, oldest first. Round 0 ignores ``method`` and samples ``base``; round r
+    refines round r-1's checkpoint (round 1: ``base``)."""
     from synthbench.io import atomic_dir
 
     with atomic_dir(out) as work:
@@ -140,7 +131,6 @@ def run_round(
             round_index,
             method,
             base=base,
-            parent=parent,
             earlier=earlier,
             real=real,
             settings=settings,
@@ -155,7 +145,6 @@ def round_into(
     method: str,
     *,
     base: Path,
-    parent: Path,
     earlier: Sequence[Path],
     real: RealData,
     settings: RoundSettings,
@@ -169,9 +158,10 @@ def round_into(
     if round_index:
         check_method(method)
     batches = [Path(r) / "batch" for r in earlier]
+    parent = Path(earlier[-1]) / "checkpoint" if round_index > 1 else base
     reward = None
     if round_index == 0:
-        gen, checkpoint = load_generator(parent), parent
+        gen, checkpoint = load_generator(base), base
     else:
         gen, reward = refine(method, parent, base, batches, work, settings.refine)
         gen.save(work / "checkpoint")
@@ -222,7 +212,7 @@ def round_rows(
     cache_dir: Path | None,
 ) -> list[ResultRow]:
     """The rater's figures and the quality metrics of one round's batch."""
-    from synthbench.feedback.refine import rated_items
+    from synthbench.feedback.store import rated_items
     from synthbench.metrics.evaluate import EvalSettings, evaluate
     from synthbench.results import ResultRow
 
@@ -289,12 +279,10 @@ def run_rounds(
     for r in range(rounds + 1):
         folder = out / f"round-{r}"
         if not (folder / ROWS_FILE).is_file():
-            parent = done[-1] / "checkpoint" if r > 1 else base
             run_round(
                 r,
                 method,
                 base=base,
-                parent=parent,
                 earlier=done,
                 real=real,
                 out=folder,

@@ -17,9 +17,9 @@ import io
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -211,3 +211,31 @@ class RatingStore:
         for rating in ratings:
             self.submit(rating)
         return len(ratings)
+
+
+def rated_items(batches: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Every rating (not skipped) of the batches, with its image row and prompt: one dict per
+    item and rater (``batch``, ``item_id``, ``row``, ``prompt``, ``realism``, ``fidelity``)."""
+    from synthbench.feedback.batch import load_batch
+
+    out: list[dict[str, Any]] = []
+    for folder in map(Path, batches):
+        batch = load_batch(folder)
+        if not (folder / DB_FILE).is_file():
+            raise FeedbackError(f"{folder}: no ratings yet ({DB_FILE} is missing)")
+        index = {item.id: i for i, item in enumerate(batch.items)}
+        for r in RatingStore(folder / DB_FILE, items=set(index)).ratings():
+            if r["skipped"] or r["realism"] is None or r["fidelity"] is None:
+                continue
+            i = index[r["item_id"]]
+            out.append(
+                {
+                    "batch": folder,
+                    "item_id": r["item_id"],
+                    "row": i,
+                    "prompt": batch.items[i].prompt,
+                    "realism": int(r["realism"]),
+                    "fidelity": int(r["fidelity"]),
+                }
+            )
+    return out

@@ -260,17 +260,13 @@ def _refine(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict
     from synthbench.feedback.rounds import RoundSettings, round_into
     from synthbench.runner.plan import load_payload_data
 
-    earlier = [store.dir("refine", k) for k in payload["earlier"]]
-    base = checkpoint_path(payload["base"], store)
-    parent = earlier[-1] / "checkpoint" if payload["round"] > 1 else base
     rows = round_into(
         work,
         store.dir("refine", key),
         payload["round"],
         payload["method"],
-        base=base,
-        parent=parent,
-        earlier=earlier,
+        base=checkpoint_path(payload["base"], store),
+        earlier=[store.dir("refine", k) for k in payload["earlier"]],
         real=load_payload_data(payload["data"]),
         settings=RoundSettings.from_flat(payload["settings"], seed=payload["seed"]),
         cache_dir=store.root / "features",

@@ -28,7 +28,7 @@ RECORDED = {
     ("diffusers", 1): "e0100f7830d35161",
     ("folder", 1): "97288f833ebc2fef",
     ("minim", 1): "c9802d4dcfb0f616",
-    ("minim-adapted", 1): "5effd6c1b7927108",
+    ("minim-adapted", 1): "98dfe59cd92ace34",
     ("real-only", 1): "41d9826d53cff46b",
 }
 

@@ -46,6 +46,9 @@ class AdaptedMinimConfig(MinimConfig):
     """``MinimConfig`` plus the adaptation: ``init_from`` (required), ``method``, LoRA's rank and
     scale. Fine-tuning defaults: 2,000 steps at learning rate 1e-4."""
 
+    #: 2: a pretrained tokenizer learns the new words too (version 1 added none to one)
+    CODE_VERSION: ClassVar[int] = 2
+
     method: str = "lora"
     lora_rank: int = 8
     lora_alpha: float = 8.0
@@ -200,11 +203,7 @@ def extend_tokenizer(
 
     inner = tokenizer.tokenizer
     if not isinstance(inner, Tokenizer):  # a pretrained transformers tokenizer
-        counts = Counter(w for text in corpus for w in inner.tokenize(text))
-        vocab = inner.get_vocab()
-        new = sorted((w for w in counts if w not in vocab), key=lambda w: (-counts[w], w))
-        inner.add_tokens(new)
-        return tokenizer, new
+        return _extend_pretrained(tokenizer, corpus)
     counts: Counter[str] = Counter()
     for text in corpus:
         normalized = inner.normalizer.normalize_str(text)
@@ -217,6 +216,39 @@ def extend_tokenizer(
     start = len(vocab)
     spec["model"]["vocab"].update({w: start + i for i, w in enumerate(new)})
     return PromptTokenizer(Tokenizer.from_str(json.dumps(spec)), tokenizer.max_tokens), new
+
+
+def _extend_pretrained(
+    tokenizer: PromptTokenizer, corpus: Sequence[str]
+) -> tuple[PromptTokenizer, list[str]]:
+    """:func:`extend_tokenizer` for a ``transformers`` fast tokenizer: a word is new where the
+    tokenizer can only read it (or part of it) as its unknown token; the new words are added
+    whole (matched as single words, after the tokenizer's normalising) to a copy, so the base's
+    own tokenizer is left as it was."""
+    import copy
+
+    from transformers import AddedToken
+
+    from synthbench.generators.text import PromptTokenizer
+
+    inner = tokenizer.tokenizer
+    backend = inner.backend_tokenizer
+    unknown = inner.unk_token
+    counts: Counter[str] = Counter()
+    for text in corpus:
+        normalized = backend.normalizer.normalize_str(text) if backend.normalizer else text
+        pre = backend.pre_tokenizer
+        words = [w for w, _ in pre.pre_tokenize_str(normalized)] if pre else normalized.split()
+        counts.update(words)
+    new = sorted(
+        (w for w in counts if unknown is not None and unknown in inner.tokenize(w)),
+        key=lambda w: (-counts[w], w),
+    )
+    if not new:
+        return tokenizer, []
+    grown = copy.deepcopy(inner)
+    grown.add_tokens([AddedToken(w, single_word=True, normalized=True) for w in new])
+    return PromptTokenizer(grown, tokenizer.max_tokens), new
 
 
 def grow_embeddings(encoder: Any, vocab_size: int) -> None:

@@ -162,3 +162,33 @@ def test_shots_are_balanced_over_classes():
     assert np.allclose(share, expected, atol=0.03)
     assert draw_shots(train, 40, seed=3).images.tobytes() == picked.images.tobytes()
     assert draw_shots(train, None, seed=3) is train
+
+
+def test_a_pretrained_tokenizer_learns_the_words_it_could_only_read_as_unknown():
+    """With a ``transformers`` tokenizer (``text_encoder_path``), a word of the new domain that
+    it reads as its unknown token is added whole, matched as a word (not inside a longer one);
+    words it knows keep their ids, and the base's tokenizer is left as it was."""
+    from transformers import PreTrainedTokenizerFast
+
+    from synthbench.generators.adapt import extend_tokenizer
+    from synthbench.generators.text import PromptTokenizer
+
+    built = PromptTokenizer.build(["OCT: drusen in the macula."] * 3, vocab_size=50, max_tokens=16)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=built.tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
+    base = PromptTokenizer(fast, 16)
+    before = base(["OCT macula tumour"])[0].tolist()
+    grown, new = extend_tokenizer(base, ["Breast MRI: tumour tumour.", "MRI of the breast tumour"])
+    assert new == ["tumour", "breast", "mri", "of"]  # by count, then alphabetical
+    assert base(["OCT macula tumour"])[0].tolist() == before  # the base's own is unchanged
+    assert grown.vocab_size == base.vocab_size + 4
+    ids = grown(["OCT macula tumour tumours"])[0][0].tolist()
+    assert ids[:3] == before[0][:3]  # [CLS] oct macula keep their ids
+    assert ids[3] >= base.vocab_size  # tumour: a new id of its own
+    assert ids[4] == fast.unk_token_id  # tumours is not tumour
+    assert extend_tokenizer(grown, ["MRI of the breast"])[1] == []

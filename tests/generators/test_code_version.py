@@ -29,6 +29,7 @@ RECORDED = {
     ("folder", 1): "97288f833ebc2fef",
     ("minim", 1): "c9802d4dcfb0f616",
     ("minim-adapted", 1): "98dfe59cd92ace34",
+    ("minim-adapted", 2): "3a92071f41d0c07b",
     ("real-only", 1): "41d9826d53cff46b",
 }
 

@@ -30,6 +30,7 @@ RENDERED = {
     "README.md": "results/quick",
     "docs/performance.md": "results/solver-steps",
     "docs/feedback.md": "results/feedback",
+    "docs/transfer.md": "results/transfer",
 }
 
 

@@ -429,6 +429,12 @@ class Generator:
 
         schema = self._require_fit()
         n = len(conditions)
+        # a text-conditioned image made from a patient's own report stands for that patient, so
+        # it carries the patient's biomarker status (e.g. EGFR); other generators are not asked
+        # for anything the status goes with, so their images carry none
+        biomarker = None
+        if self.capabilities.conditioning == "text" and conditions.biomarker is not None:
+            biomarker = conditions.biomarker
         cohort = Cohort.from_arrays(
             images,
             modality=list(conditions.modality),
@@ -439,6 +445,7 @@ class Generator:
             findings=conditions.findings,
             finding_names=schema.finding_names,
             source=self.source(seed),
+            biomarker=biomarker,
             biomarker_name=schema.biomarker_name,
             description=f"synthetic: {self.name} (config {self.config_hash}), seed {seed}",
         )

@@ -50,12 +50,14 @@ def prompt_prefix(text: str) -> str | None:
 class Conditions:
     """One row per image to make. ``modality`` entries may be None (read from the prompt);
     ``label`` is -1 where none is given; ``text`` is '' where no prompt is given; ``findings``
-    names the findings asserted per row (empty tuples where unknown)."""
+    names the findings asserted per row (empty tuples where unknown); ``biomarker`` is the
+    biomarker status of the patient a row imitates (None where unknown or none)."""
 
     modality: tuple[str | None, ...]
     label: tuple[int | str, ...]
     text: tuple[str, ...]
     findings: tuple[tuple[str, ...], ...] = ()
+    biomarker: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.modality)
@@ -68,6 +70,12 @@ class Conditions:
         elif len(self.findings) != n:
             raise SynthbenchError(
                 f"conditions have {len(self.findings)} findings rows for {n} rows"
+            )
+        if not self.biomarker:
+            object.__setattr__(self, "biomarker", (None,) * n)
+        elif len(self.biomarker) != n:
+            raise SynthbenchError(
+                f"conditions have {len(self.biomarker)} biomarker values for {n} rows"
             )
 
     def __len__(self) -> int:
@@ -90,13 +98,15 @@ class Conditions:
 
     @classmethod
     def like(cls, cohort: Cohort) -> Conditions:
-        """The conditions of every sample of a real cohort: modality, label, findings, report."""
+        """The conditions of every sample of a real cohort: modality, label, findings, report
+        and biomarker status."""
         names = np.asarray(cohort.finding_names, dtype=object)
         return cls(
             modality=tuple(str(m) for m in cohort.modality),
             label=tuple(int(v) for v in cohort.label),
             text=tuple(cohort.text),
             findings=tuple(tuple(names[row].tolist()) for row in cohort.findings),
+            biomarker=tuple(None if np.isnan(v) else float(v) for v in cohort.biomarker),
         )
 
     def subset(self, start: int, stop: int) -> Conditions:
@@ -105,18 +115,22 @@ class Conditions:
             label=self.label[start:stop],
             text=self.text[start:stop],
             findings=self.findings[start:stop],
+            biomarker=self.biomarker[start:stop],
         )
 
 
 @dataclass(frozen=True)
 class ResolvedConditions:
     """Conditions checked against a schema: every row has a known modality and a label index
-    (-1 for none or multi-label), findings as a bool matrix, and a prompt."""
+    (-1 for none or multi-label), findings as a bool matrix, and a prompt; ``biomarker``: the
+    status of the patient a row imitates where its prompt is that patient's report (None: none
+    known)."""
 
     modality: tuple[str, ...]
     label: np.ndarray
     findings: np.ndarray
     text: tuple[str, ...]
+    biomarker: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.modality)
@@ -127,6 +141,7 @@ class ResolvedConditions:
             self.label[start:stop],
             self.findings[start:stop],
             self.text[start:stop],
+            None if self.biomarker is None else self.biomarker[start:stop],
         )
 
 
@@ -283,7 +298,10 @@ class CohortSchema:
                 findings[i, col[names[label]]] = True
             mods.append(mod)
             labels[i] = label
-        return ResolvedConditions(tuple(mods), labels, findings, tuple(conditions.text))
+        biomarker = np.asarray(
+            [np.nan if v is None else v for v in conditions.biomarker], np.float64
+        )
+        return ResolvedConditions(tuple(mods), labels, findings, tuple(conditions.text), biomarker)
 
     def prompt(self, modality: str, label: int, findings: Sequence[str]) -> str:
         """A prompt rebuilt from a condition: ``"<Modality>: <findings or class>."``, e.g.
@@ -306,9 +324,11 @@ class CohortSchema:
         """Give rows without a prompt one rebuilt from their findings (see :meth:`prompt`); a
         row without findings takes a training condition of its modality and class (any class
         of the modality when it has no label), drawn by frequency. For text-conditioned
-        generators."""
+        generators. A row given a prompt here claims no biomarker status (the prompt does not
+        describe the patient the status came from)."""
         rng = np.random.default_rng([seed, 11])
         texts = list(conditions.text)
+        biomarker = None if conditions.biomarker is None else conditions.biomarker.copy()
         labels = conditions.label.copy()
         findings = conditions.findings.copy()
         col = {f: j for j, f in enumerate(self.finding_names)}
@@ -329,7 +349,9 @@ class CohortSchema:
                     findings[i, col[f]] = True
             names = [self.finding_names[j] for j in np.flatnonzero(findings[i])]
             texts[i] = self.prompt(mod, int(labels[i]), names)
-        return ResolvedConditions(conditions.modality, labels, findings, tuple(texts))
+            if biomarker is not None:
+                biomarker[i] = np.nan
+        return ResolvedConditions(conditions.modality, labels, findings, tuple(texts), biomarker)
 
     def balanced(self, n: int, *, seed: int) -> Conditions:
         """``n`` conditions: modalities in equal shares, classes in equal shares within each,

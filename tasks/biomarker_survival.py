@@ -15,9 +15,12 @@ model's C-index. Artifacts: ``predictions.csv`` (one row per test patient: time,
 status, probability, predicted status) and ``kaplan_meier.png``.
 
 Synthetic samples count when they carry a status: their ``biomarker`` value, or a class that
-names it (breast MRI's ``her2_positive`` / ``her2_negative`` classes). Generators conditioned on
-class or report text cannot make a latent status such as EGFR on chest CT, so a mix whose
-synthetic part has no status is an error rather than a silent real-only run.
+names it (breast MRI's ``her2_positive`` / ``her2_negative`` classes). A text-conditioned
+generator's image made from a real patient's own report (a suite's same-data samples) carries
+that patient's status, as a class-conditioned image carries the class it was asked for: the
+report describes what goes with a latent status such as EGFR on chest CT (ground glass, air
+bronchograms). Class-conditioned images and prompts rebuilt from findings carry none, so a mix
+whose synthetic part has no status is an error rather than a silent real-only run.
 """
 
 from __future__ import annotations

@@ -85,3 +85,32 @@ def test_config_hash_is_stable_and_sensitive():
     assert a.config_hash("minim") == MinimConfig.for_profile("smoke").config_hash("minim")
     assert a.config_hash("minim") != a.replace(steps=31).config_hash("minim")
     assert a.config_hash("minim") != a.config_hash("other")
+
+
+def test_a_report_conditioned_image_carries_its_patients_biomarker(fit_generator):
+    """Made from a patient's own report, a text-conditioned image stands for that patient and
+    carries its biomarker status (EGFR on chest CT); a prompt rebuilt from findings claims none,
+    and a label-conditioned generator (not asked for anything the status goes with) gives none."""
+    from synthbench.data.source import load_data
+
+    data = load_data("phantom:chest_ct?n=40&size=16")
+    status = data.val.biomarker
+    assert np.isfinite(status).any() and np.isnan(status).any()
+    cond = Conditions.like(data.val)
+    given = np.asarray([np.nan if v is None else v for v in cond.biomarker])
+    assert np.array_equal(given, status, equal_nan=True)
+    assert cond.subset(2, 7).biomarker == cond.biomarker[2:7]
+    assert Conditions.like(data.val) == cond
+    minim = fit_generator("minim", data)
+    made = minim.sample(cond, seed=0)
+    assert np.array_equal(made.biomarker, status, equal_nan=True)
+    assert made.biomarker_name == data.val.biomarker_name
+    chunks = list(minim.sample_chunks(cond, seed=0, chunk_size=8))
+    assert np.array_equal(np.concatenate([c.biomarker for c in chunks]), status, equal_nan=True)
+    rebuilt = Conditions(
+        modality=cond.modality, label=cond.label, text=("",) * len(cond), biomarker=cond.biomarker
+    )
+    assert np.isnan(minim.sample(rebuilt, seed=0).biomarker).all()
+    assert np.isnan(fit_generator("ddpm", data).sample(cond, seed=0).biomarker).all()
+    with pytest.raises(SynthbenchError, match="3 biomarker values for 2 rows"):
+        Conditions(modality=("x", "y"), label=(0, 0), text=("", ""), biomarker=(1.0, 0.0, 1.0))

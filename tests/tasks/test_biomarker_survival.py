@@ -111,3 +111,21 @@ def test_synthetic_without_status_is_an_error(chest_ct_data):
         create_task("biomarker-survival", profile="smoke").run(
             train, chest_ct_data.val, chest_ct_data.test, seed=0
         )
+
+
+def test_report_conditioned_synthetic_images_count_with_their_patients_status(chest_ct_data):
+    """minim's images made from real patients' reports carry those patients' EGFR status, so
+    the task trains on them beside the real images."""
+    from synthbench.generators.base import create_generator
+    from synthbench.generators.conditions import Conditions
+
+    data = chest_ct_data
+    minim = create_generator("minim", profile="smoke", steps=2).fit(data.train, seed=0)
+    like = data.train.subset(np.arange(120))
+    made = minim.sample(Conditions.like(like), seed=0)
+    assert np.array_equal(made.biomarker, like.biomarker, equal_nan=True)
+    train = mix(data.train, made, synth_ratio=0.1, seed=0)
+    task = create_task("biomarker-survival", profile="smoke")
+    task.run(train, data.val, data.test, seed=0)
+    with_status = int(np.isfinite(made.biomarker).sum())
+    assert 0 < task.used_mix_.n_synth <= with_status

@@ -52,9 +52,10 @@ class Shipped:
 
     @property
     def is_current(self) -> bool:
-        """Trained with the profile's config; or, fine-tuned, started from a checkpoint
-        trained with it and changed no settings but the fine-tuning's own (the checkpoint to
-        start from, learning rate, warm-up and budget: ``FINE_TUNING`` and ``BUDGET``)."""
+        """Trained with the profile's config, for any budget (``BUDGET``: a longer run takes the
+        same steps and then more); or, fine-tuned, started from a checkpoint trained with it and
+        changed no settings but the fine-tuning's own (the checkpoint to start from, learning
+        rate, warm-up and budget: ``FINE_TUNING`` and ``BUDGET``)."""
         return self.stale_reason() is None
 
     def stale_reason(self) -> str | None:
@@ -65,6 +66,12 @@ class Shipped:
         retrain = "retrain it with the command in its README.md"
         if self.base_hash is None:
             if current == self.config_hash:
+                return None
+            # another budget: the same config once the budget is put back, under the code
+            # that trained it (its stored settings still hash to what it recorded)
+            if self._as_profile_hash(reset=False) == self.config_hash and (
+                self._as_profile_hash(fine_tuned=False) == current
+            ):
                 return None
             return (
                 f"trained with config {self.config_hash}, the {self.profile} profile now builds "
@@ -101,16 +108,21 @@ class Shipped:
             return f"trained on {self.data}, not {data}"
         return self.stale_reason() or self.damage()
 
-    def _as_profile_hash(self) -> str:
-        """The config hash of this checkpoint's settings with the fine-tuning's own settings
-        put back to the profile's."""
+    def _as_profile_hash(self, *, fine_tuned: bool = True, reset: bool = True) -> str:
+        """The config hash of this checkpoint's settings with its budget and, ``fine_tuned``,
+        the fine-tuning's own settings put back to the profile's (``reset=False``: as stored),
+        under the current code."""
         from synthbench.generators.base import get_generator_class
 
         cls = get_generator_class(self.generator).Config
         profile = cls.for_profile(self.profile)
         stored = cls.from_stored(json.loads(self.config_json), version=self.config_version)
-        reset = (*getattr(cls, "FINE_TUNING", ()), *getattr(cls, "BUDGET", ()))
-        return stored.replace(**{k: getattr(profile, k) for k in reset}).config_hash(self.generator)
+        names = (
+            *(getattr(cls, "FINE_TUNING", ()) if fine_tuned else ()),
+            *getattr(cls, "BUDGET", ()),
+        )
+        put_back = {k: getattr(profile, k) for k in names} if reset else {}
+        return stored.replace(**put_back).config_hash(self.generator)
 
 
 def list_shipped(root: Path | None = None) -> list[Shipped]:

@@ -30,6 +30,7 @@ RECORDED = {
     ("minim", 1): "c9802d4dcfb0f616",
     ("minim-adapted", 1): "98dfe59cd92ace34",
     ("minim-adapted", 2): "3a92071f41d0c07b",
+    ("minim-adapted", 3): "c18504ee59071505",
     ("real-only", 1): "41d9826d53cff46b",
 }
 

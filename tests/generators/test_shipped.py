@@ -82,6 +82,19 @@ def test_stale_checkpoint_is_not_used(root, tmp_path):
         shipped.find_shipped("cvae", SPEC, "smoke", root=tmp_path)
 
 
+def test_a_longer_or_shorter_run_is_current_another_setting_is_not(cli, tmp_path):
+    """A checkpoint trained with the profile's config for another budget (``--steps``) counts
+    as current; one trained with another learning rate does not, and says so."""
+    args = ["train", "cvae", "--data", SPEC, "--profile", "smoke", "--no-progress"]
+    for name, extra in (("longer", ["--steps", "7"]), ("other-lr", ["--set", "lr=0.0007"])):
+        result = cli([*args, *extra, "--out", str(tmp_path / "smoke" / name)])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    items = {i.name: i for i in shipped.list_shipped(tmp_path)}
+    assert items["longer"].config_hash != items["longer"].current_hash()
+    assert items["longer"].stale_reason() is None
+    assert "changed defaults or CODE_VERSION" in items["other-lr"].stale_reason()
+
+
 def test_a_changed_byte_is_declined_and_refused(cli, root, tmp_path):
     """One changed byte of a checkpoint's weights: ``find_shipped`` declines it saying which file,
     and ``synthbench generate`` on it refuses in one line (exit 2, no traceback)."""
@@ -130,7 +143,13 @@ def test_shipped_prefix_resolves(cli, root, monkeypatch, tmp_path):
 # ---------------------------------------------------------------- the package's own checkpoints
 PACKAGED = shipped.list_shipped()
 #: the checkpoints the quick suite and the README name
-EXPECTED = {"cgan-oct", "cvae-oct", "ddpm-oct", "minim-oct-brain_mri"}
+EXPECTED = {
+    "cgan-oct",
+    "cvae-oct",
+    "ddpm-oct",
+    "minim-oct-brain_mri",
+    "minim-oct-fundus-cxr-chest_ct",
+}
 
 
 def test_the_package_ships_its_checkpoints():

@@ -31,6 +31,7 @@ RENDERED = {
     "docs/performance.md": "results/solver-steps",
     "docs/feedback.md": "results/feedback",
     "docs/transfer.md": "results/transfer",
+    "docs/four-modalities.md": "results/four-modalities",
 }
 
 

@@ -24,6 +24,12 @@ wide trained twice as long (``CNNConfig(width=32, epochs=30)``, 39 minutes on on
 little better: 91.6% overall, drusen 85.3% but normal 88.9% (against 82.3% and 92.1% for the
 default judge on the same machine). One grid per generator and modality (a row per class) is
 written under ``--grids`` for a person to look at.
+
+A multi-label modality (chest X-ray) gets a judge with a sigmoid per finding and one row per
+finding, made from held-out reports that state it (judged as asked when the judge finds that
+finding), and a "no finding" row from reports that state none (judged as asked when it finds
+none). Beside it, the share of images in which the judge finds a finding that their report
+does not state, for generated and for real images.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--judge-n", type=int, default=20_000, help="real patients for the judge")
     parser.add_argument("--judge-epochs", type=int, default=15)
+    parser.add_argument(
+        "--judge-seed",
+        type=int,
+        default=JUDGE_SEED,
+        help="seed of the judge's simulation: another one re-measures a setting chosen on the first",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--grids", type=Path, default=Path("out/conditioning"))
     parser.add_argument(
@@ -100,7 +112,7 @@ def main() -> None:
                 continue
             names = schema.label_names.get(modality) or []
             if not names:
-                print(f"{gen.name:<12} {modality:<11} (multi-label: not judged by this script)")
+                failures += _judge_findings(gen, ckpt, modality, args)
                 continue
             key = (modality, tuple(schema.image_shape))
             if key not in judges:
@@ -129,6 +141,53 @@ def main() -> None:
     print(f"{failures} class(es) below {GOAL:.0%}")
 
 
+def _judge_findings(gen, ckpt: Path, modality: str, args: argparse.Namespace) -> int:
+    """A multi-label modality (chest X-ray): one row per finding, made from held-out reports
+    that state it, and one for reports that state none ("no finding"). Judged as asked: the
+    judge (a sigmoid per finding) finds the asked-for finding (probability >= 0.5); for "no
+    finding", it finds none. The real column is the same share on real test images. Returns
+    the rows below the goal."""
+    judge, real_test = _judge(modality, gen.schema_.image_shape[-1], args)
+    findings = list(judge.space.names)
+    real_rows = np.flatnonzero(real_test.modality == modality)
+    truth = np.asarray(real_test.findings)[real_rows] >= 0.5
+    rows = [(f, truth[:, j]) for j, f in enumerate(findings)] + [("no finding", ~truth.any(1))]
+    t0 = time.perf_counter()
+    failures, cohorts = 0, []
+    for k, (name, has) in enumerate(rows):
+        asked_rows = real_rows[has]
+        conditions = _prompts([real_test.text[i] for i in asked_rows], args.per_class)
+        synthetic = gen.sample(conditions, seed=args.seed + k)
+        cohorts.append((name, synthetic))
+        stated = truth[has][np.arange(len(synthetic)) % has.sum()]
+        share, extra = _found(judge, synthetic.images, k, stated)
+        real, real_extra = _found(judge, real_test.images[asked_rows], k, truth[has])
+        failures += share < GOAL
+        print(
+            f"{gen.name:<12} {modality:<11} {name:<16} {len(synthetic):>4} {share:>15.1%} "
+            f"{real:>14.1%} {_spread(synthetic.images):>6.3f} "
+            f"{_spread(real_test.images[asked_rows]):>5.3f}  "
+            f"{'ok' if share >= GOAL else 'BELOW':<10} a finding its report does not state: "
+            f"{extra:.0%} (real {real_extra:.0%})",
+            flush=True,
+        )
+    path = _grid(gen.name, ckpt, modality, cohorts, args.grids)
+    print(f"{'':<12} {modality:<11} grid {path} ({time.perf_counter() - t0:.0f} s)")
+    return failures
+
+
+def _found(judge, images: np.ndarray, k: int, stated: np.ndarray) -> tuple[float, float]:
+    """Share of images in which the judge finds finding ``k`` (``k`` past the last finding: no
+    finding at all), and share in which it finds one that the image's report (``stated``, a
+    row of findings per image) does not state."""
+    if len(images) == 0:
+        return float("nan"), float("nan")
+    _, probs = judge.predict(images)
+    present = probs >= 0.5
+    asked = ~present.any(1) if k == present.shape[1] else present[:, k]
+    return float(np.mean(asked)), float(np.mean((present & ~stated).any(1)))
+
+
 def _spread(images: np.ndarray) -> float:
     """Mean over pixels of the standard deviation across images (0-1 intensity): near 0 when a
     generator gives one image whatever its noise (mode collapse)."""
@@ -154,19 +213,25 @@ def _judge(modality: str, size: int, args: argparse.Namespace):
     from synthbench.data.source import load_data
     from synthbench.nets import CNNConfig, TrainedCNN
 
-    spec = f"phantom:{modality}?n={args.judge_n}&size={size}&seed={JUDGE_SEED}"
+    spec = f"phantom:{modality}?n={args.judge_n}&size={size}&seed={args.judge_seed}"
     data = load_data(spec)
-    folder = args.judges / f"{modality}-n{args.judge_n}-{size}px-e{args.judge_epochs}"
+    seed = "" if args.judge_seed == JUDGE_SEED else f"-seed{args.judge_seed}"
+    folder = args.judges / f"{modality}-n{args.judge_n}-{size}px-e{args.judge_epochs}{seed}"
     t0 = time.perf_counter()
     if (folder / "model.safetensors").is_file():
         judge = TrainedCNN.load(folder)
     else:
         judge = TrainedCNN.fit(data.train, CNNConfig(epochs=args.judge_epochs, seed=0))
         judge.save(folder)
-    acc = _accuracy(judge, data.test, modality)
+    if judge.space.kind == "findings":  # per finding, whether present
+        _, probs = judge.predict(data.test.images)
+        acc = float(np.mean((probs >= 0.5) == (np.asarray(data.test.findings) >= 0.5)))
+        what = "real test accuracy per finding"
+    else:
+        acc, what = _accuracy(judge, data.test, modality), "real test accuracy"
     print(
         f"judge for {modality} ({spec}): {len(data.train)} real training images, "
-        f"real test accuracy {acc:.1%} ({time.perf_counter() - t0:.0f} s)",
+        f"{what} {acc:.1%} ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
     return judge, data.test
@@ -195,7 +260,13 @@ def _conditions(gen, modality: str, label: int, real_test, n: int):
     if gen.capabilities.conditioning != "text":
         return Conditions.from_labels([label] * n, modality=modality)
     rows = np.flatnonzero((real_test.label == label) & (real_test.modality == modality))
-    reports = [real_test.text[i] for i in rows]
+    return _prompts([real_test.text[i] for i in rows], n)
+
+
+def _prompts(reports: list[str], n: int):
+    """``n`` prompts, the reports in turn."""
+    from synthbench.generators.conditions import Conditions
+
     return Conditions.from_prompts([reports[i % len(reports)] for i in range(n)])
 
 

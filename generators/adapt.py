@@ -13,10 +13,11 @@ base's rows) that trains, instead of all reading as the one unknown token.
   convolutions of the UNet's residual blocks too (``conv1``, ``conv2``), at the same scale (alpha
   over rank) as the others: attention alone cannot change the textures that the convolutions
   make, and in a UNet this small the convolutions hold most weights (a rank-r adapter on a 3x3
-  convolution of C channels adds about r/C of its weights, hence its own, smaller rank). The checkpoint holds only those (``adapter.safetensors``) and names
-  the base, which must be present to load it.
+  convolution of C channels adds about r/C of its weights, hence its own, smaller rank). The
+  checkpoint holds only those (``adapter.safetensors``) and names the base, which must be
+  present to load it.
 
-    synthbench adapt shipped:minim-4mod --data 'phantom:brain_mri?n=286&size=32' --shots 200 \\
+    synthbench adapt shipped:minim-oct-fundus-cxr-chest_ct --data 'phantom:brain_mri?n=286&size=32' --shots 200 \\
         --method lora --out runs/minim-brain-lora
 """
 

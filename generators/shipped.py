@@ -69,8 +69,9 @@ class Shipped:
                 return None
             # another budget: the same config once the budget is put back, under the code
             # that trained it (its stored settings still hash to what it recorded)
-            if self._as_profile_hash(reset=False) == self.config_hash and (
-                self._as_profile_hash(fine_tuned=False) == current
+            budget = getattr(self._config_class(), "BUDGET", ())
+            if self._as_profile_hash(()) == self.config_hash and (
+                self._as_profile_hash(budget) == current
             ):
                 return None
             return (
@@ -82,7 +83,9 @@ class Shipped:
                 f"fine-tuned from a checkpoint of config {self.base_hash}, the {self.profile} "
                 f"profile now builds {current}; {retrain}"
             )
-        if self._as_profile_hash() != current:
+        cls = self._config_class()
+        own = (*getattr(cls, "FINE_TUNING", ()), *getattr(cls, "BUDGET", ()))
+        if self._as_profile_hash(own) != current:
             return f"fine-tuned with settings other than the fine-tuning's own; {retrain}"
         return None
 
@@ -108,20 +111,18 @@ class Shipped:
             return f"trained on {self.data}, not {data}"
         return self.stale_reason() or self.damage()
 
-    def _as_profile_hash(self, *, fine_tuned: bool = True, reset: bool = True) -> str:
-        """The config hash of this checkpoint's settings with its budget and, ``fine_tuned``,
-        the fine-tuning's own settings put back to the profile's (``reset=False``: as stored),
-        under the current code."""
+    def _config_class(self) -> type:
         from synthbench.generators.base import get_generator_class
 
-        cls = get_generator_class(self.generator).Config
+        return get_generator_class(self.generator).Config
+
+    def _as_profile_hash(self, names: tuple[str, ...]) -> str:
+        """The config hash, under the current code, of this checkpoint's settings with those
+        ``names`` put back to the profile's (none: as stored)."""
+        cls = self._config_class()
         profile = cls.for_profile(self.profile)
         stored = cls.from_stored(json.loads(self.config_json), version=self.config_version)
-        names = (
-            *(getattr(cls, "FINE_TUNING", ()) if fine_tuned else ()),
-            *getattr(cls, "BUDGET", ()),
-        )
-        put_back = {k: getattr(profile, k) for k in names} if reset else {}
+        put_back = {k: getattr(profile, k) for k in names}
         return stored.replace(**put_back).config_hash(self.generator)
 
 

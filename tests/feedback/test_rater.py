@@ -73,3 +73,12 @@ def test_bias_noise_seed_and_global_state(real, tmp_path):
     assert len(RatingStore(folder / DB_FILE).ratings()) == 4 * len(real)
     with pytest.raises(FeedbackError, match="noise"):
         RaterSettings(noise=-1)
+
+
+def test_grayscale_modality_written_with_three_channels_is_rated_as_its_gray(real, tmp_path):
+    # a model of several modalities writes OCT (one channel) replicated to three
+    small = replace(SETTINGS, n_real=300)
+    gray = simulate(batch_of(real, tmp_path / "gray"), small)
+    wide = replace(real, images=np.repeat(real.images, 3, axis=1))
+    rgb = simulate(batch_of(wide, tmp_path / "rgb"), small)
+    assert [(r.realism, r.fidelity) for r in rgb] == [(r.realism, r.fidelity) for r in gray]

@@ -5,6 +5,7 @@ each adapted generator minus scratch's of the same training seed, paired by clas
 (mean with a 95% t interval and the t-test's p).
 
     python benchmarks/perf/transfer_tables.py results/transfer
+    python benchmarks/perf/transfer_tables.py results/transfer-pilot   # FD only
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-GENERATORS = ("scratch", "full", "lora", "lora-convs")
 SEEDS = ("", "-s1", "-s2")
+
+
+def generators(rows: pd.DataFrame) -> list[str]:
+    """The generators' names without their seed suffix, in the rows' order, scratch first."""
+    names = [g[:-3] if g[-3:] in SEEDS else g for g in rows.generator.dropna().unique()]
+    names = [n for n in dict.fromkeys(names) if n not in ("real-only", "real-vs-real")]
+    return sorted(names, key=lambda n: n != "scratch")
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -33,7 +40,7 @@ def fd_table(rows: pd.DataFrame) -> None:
     fd = rows[rows.metric == "fd"]
     print("| data | generator | FD per training seed | mean [95% CI] |\n|---|---|---|---|")
     for data in fd.dataset.unique():
-        for name in GENERATORS:
+        for name in generators(rows):
             values = [fd[(fd.dataset == data) & (fd.generator == name + s)].value for s in SEEDS]
             values = np.array([float(v.iloc[0]) for v in values if len(v)])
             if len(values) < 2:
@@ -51,7 +58,7 @@ def paired_table(rows: pd.DataFrame, ratio: float) -> None:
         by = task[task.metric == metric]
         for s in SEEDS:
             scratch = _per_seed(by, "scratch" + s)
-            for name in GENERATORS[1:]:
+            for name in generators(rows)[1:]:
                 diff = (_per_seed(by, name + s) - scratch).dropna()
                 if len(diff) < 2:
                     continue
@@ -75,7 +82,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = pd.read_csv(args.results / "rows.csv")
     fd_table(rows)
-    paired_table(rows, args.ratio)
+    if (rows.task == "classification").any():
+        paired_table(rows, args.ratio)
 
 
 if __name__ == "__main__":

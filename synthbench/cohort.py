@@ -264,10 +264,14 @@ class Cohort:
         )
 
     def to_channels(self, channels: int) -> Cohort:
-        """The same cohort with images replicated up to ``channels`` (1 -> 3); native counts kept."""
+        """The same cohort with images replicated up to ``channels`` (1 -> 3), or averaged to
+        gray (``channels=1``); native counts kept."""
         c = self.images.shape[1]
         if c == channels:
             return self
+        if channels == 1:
+            gray = np.rint(self.images.astype(np.float32).mean(axis=1, keepdims=True))
+            return replace(self, images=gray.astype(self.images.dtype))
         if channels % c:
             raise DataError(f"cannot convert {c}-channel images to {channels} channels")
         return replace(self, images=np.repeat(self.images, channels // c, axis=1))

@@ -182,3 +182,17 @@ def test_empty_cohort_roundtrip(tmp_path):
     loaded = Cohort.load(tmp_path / "e")
     assert len(loaded) == 0 and loaded.image_shape == (1, 16, 16)
     assert loaded.label_names == empty.label_names and loaded.finding_names == empty.finding_names
+
+
+def test_to_channels_replicates_up_and_averages_to_gray():
+    rng = np.random.default_rng(0)
+    gray = Cohort.from_arrays(
+        rng.integers(0, 256, (4, 1, 8, 8), dtype=np.uint8), modality=["m"] * 4
+    )
+    rgb = gray.to_channels(3)
+    assert rgb.images.shape == (4, 3, 8, 8) and (rgb.images == gray.images).all()
+    assert np.array_equal(rgb.to_channels(1).images, gray.images)
+    colour = Cohort.from_arrays(
+        np.stack([np.full((8, 8), v, np.uint8) for v in (10, 20, 31)])[None], modality=["m"]
+    )
+    assert colour.to_channels(1).images.item(0) == 20  # (10 + 20 + 31) / 3 rounded

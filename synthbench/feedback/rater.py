@@ -16,7 +16,7 @@ feedback loop runs unattended in suites and tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +67,8 @@ def simulate(batch_dir: str | Path, settings: RaterSettings | None = None) -> li
         for modality in dict.fromkeys(cohort.modality.tolist()):
             rows = np.flatnonzero(cohort.modality == modality)
             real = _fresh_real(modality, cohort.image_shape[-1], settings)
-            images = _native_channels(cohort.images[rows], real.images.shape[1])
-            subset = replace(cohort.subset(rows), images=images)
+            # a model of several modalities writes a grayscale one replicated to three channels
+            subset = cohort.subset(rows).to_channels(real.images.shape[1])
             fidelity[rows] = _fidelity(subset, real, settings)
             realism[rows] = _realism(subset, real, settings)
     rng = np.random.default_rng([settings.seed, 0xFEED])
@@ -90,21 +90,6 @@ def simulate(batch_dir: str | Path, settings: RaterSettings | None = None) -> li
     for rating in ratings:
         store.submit(rating)
     return ratings
-
-
-def _native_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """A batch's images with the modality's own channel count: a model of several modalities
-    writes grayscale ones replicated to three channels (averaged back here), a grayscale batch
-    of a colour modality is replicated."""
-    if images.shape[1] == channels:
-        return images
-    if channels == 1:
-        return np.rint(images.astype(np.float32).mean(axis=1, keepdims=True)).astype(np.uint8)
-    if images.shape[1] == 1:
-        return np.repeat(images, channels, axis=1)
-    raise FeedbackError(
-        f"cannot rate {images.shape[1]}-channel images of a {channels}-channel modality"
-    )
 
 
 def _fresh_real(modality: str, size: int, settings: RaterSettings):

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthbench.feedback.batch import FeedbackError, load_batch
 from synthbench.feedback.store import DB_FILE, Rating, RatingStore
 from synthbench.nets import CNNConfig
+
+if TYPE_CHECKING:
+    from synthbench.cohort import Cohort
 
 #: the fresh simulation's seed offset: far from the seeds data specs use by default
 FRESH_SEED = 7919
@@ -49,8 +53,6 @@ class RaterSettings:
 
 def simulate(batch_dir: str | Path, settings: RaterSettings | None = None) -> list[Rating]:
     """Rate every image of a batch and store the ratings (rater ``settings.name``)."""
-    import torch
-
     from synthbench.cohort import Cohort
 
     settings = settings or RaterSettings()
@@ -61,16 +63,7 @@ def simulate(batch_dir: str | Path, settings: RaterSettings | None = None) -> li
         raise FeedbackError(
             f"{folder}: the cohort has {len(cohort)} images, the batch {len(batch.items)}"
         )
-    fidelity = np.zeros(len(cohort))
-    realism = np.zeros(len(cohort))
-    with torch.random.fork_rng(devices=[]):  # the judges' training leaves no global state behind
-        for modality in dict.fromkeys(cohort.modality.tolist()):
-            rows = np.flatnonzero(cohort.modality == modality)
-            real = _fresh_real(modality, cohort.image_shape[-1], settings)
-            # a model of several modalities writes a grayscale one replicated to three channels
-            subset = cohort.subset(rows).to_channels(real.images.shape[1])
-            fidelity[rows] = _fidelity(subset, real, settings)
-            realism[rows] = _realism(subset, real, settings)
+    realism, fidelity = expected_scores(cohort, settings)
     rng = np.random.default_rng([settings.seed, 0xFEED])
     noisy = [
         np.clip(np.rint(score + settings.bias + rng.normal(0, settings.noise, len(score))), 1, 3)
@@ -90,6 +83,24 @@ def simulate(batch_dir: str | Path, settings: RaterSettings | None = None) -> li
     for rating in ratings:
         store.submit(rating)
     return ratings
+
+
+def expected_scores(cohort: Cohort, settings: RaterSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The rater's scores before bias, noise and rounding: (realism, fidelity), each 1-3 per
+    image (the realism critics learn from this cohort's own images)."""
+    import torch
+
+    fidelity = np.zeros(len(cohort))
+    realism = np.zeros(len(cohort))
+    with torch.random.fork_rng(devices=[]):  # the judges' training leaves no global state behind
+        for modality in dict.fromkeys(cohort.modality.tolist()):
+            rows = np.flatnonzero(cohort.modality == modality)
+            real = _fresh_real(modality, cohort.image_shape[-1], settings)
+            # a model of several modalities writes a grayscale one replicated to three channels
+            subset = cohort.subset(rows).to_channels(real.images.shape[1])
+            fidelity[rows] = _fidelity(subset, real, settings)
+            realism[rows] = _realism(subset, real, settings)
+    return realism, fidelity
 
 
 def _fresh_real(modality: str, size: int, settings: RaterSettings):

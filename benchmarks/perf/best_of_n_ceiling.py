@@ -1,0 +1,154 @@
+"""How far can best-of-n go? Its ceiling on one base: candidates picked by the simulated rater itself.
+
+    python benchmarks/perf/best_of_n_ceiling.py shipped:minim-oct-brain_mri \
+        --data 'phantom:oct,brain_mri?n=2000&size=32' --modality oct --out out/ceiling/oct
+
+best-of-n never changes its base: a round keeps, for each image, the candidate its reward model
+scores highest. However well the reward model learns, it cannot pick better than the rater's own
+scores would, so this script takes the reward model out and picks with those:
+
+1. the base samples ``--candidates`` images for each of a round's images (``--prompts`` held-out
+   reports x ``--per-prompt``, the prompts round 1 of ``synthbench improve --rounds`` would use);
+2. the simulated rater's expected scores (before noise and rounding; its realism critics trained on
+   the whole pool) are computed for every candidate;
+3. each rule picks one candidate per image: ``base`` (the first: what the base gives alone),
+   ``rater-best`` (the highest realism + fidelity) and ``rater-capped`` (the same with each score
+   capped at 2.7, past which the rating is 3 anyway; the first of equals, so the pick does not
+   chase the judge's most confident images), for the first k candidates, each k of ``--k``;
+4. each pick is rated afresh by the simulated rater (new critics, noise, rounding, as in a round)
+   and scored with the round's metrics (FD against the test split, prompt adherence by the data
+   set's own classifier, memorisation).
+
+It prints one table (changes against ``base``) and writes it, with the picks' rows, under ``--out``.
+A rule that cannot raise the top-rated share and prompt adherence by 10 points without FD worsening
+marks what no reward model can do for best-of-n on that base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+CAP = 2.7
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--modality", required=True)
+    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument(
+        "--k", default="", help="candidate counts to pick among (a,b; default: all)"
+    )
+    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--per-prompt", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from synthbench.cohort import Cohort
+    from synthbench.feedback.batch import write_batch
+    from synthbench.feedback.rater import RaterSettings, expected_scores, simulate
+    from synthbench.feedback.rounds import RoundSettings, round_prompts, round_rows
+    from synthbench.generators.base import load_generator
+    from synthbench.generators.conditions import Conditions
+    from synthbench.generators.shipped import resolve_checkpoint
+    from synthbench.results import write_rows
+    from synthbench.runner.plan import load_payload_data
+
+    ks = [int(k) for k in args.k.split(",")] if args.k else [args.candidates]
+    if not all(1 <= k <= args.candidates for k in ks):
+        parser.error(f"--k values must lie in 1..{args.candidates}, got {args.k}")
+    real = load_payload_data({"spec": args.data, "modalities": [args.modality]})
+    rater = RaterSettings(seed=args.seed)
+    settings = RoundSettings(
+        n_prompts=args.prompts, per_prompt=args.per_prompt, rater=rater, seed=args.seed
+    )
+    prompts = round_prompts(real, args.prompts, args.seed, 1)
+    conditions = Conditions.from_prompts([p for p in prompts for _ in range(args.per_prompt)])
+    n, k_all = len(conditions), args.candidates
+
+    pool_dir = args.out / "pool"
+    if not (pool_dir / "cohort").is_dir():  # the slow part: kept, so a rerun only re-picks
+        gen = load_generator(resolve_checkpoint(args.checkpoint))
+        parts = [gen.sample(conditions, seed=args.seed * 1000 + 100 + k) for k in range(k_all)]
+        pool = Cohort.concat(parts)
+        realism, fidelity = expected_scores(pool, rater)
+        tmp = args.out / "pool.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        pool.save(tmp / "cohort")
+        np.savez(tmp / "scores.npz", realism=realism, fidelity=fidelity)
+        tmp.rename(pool_dir)
+    pool = Cohort.load(pool_dir / "cohort")
+    scores = np.load(pool_dir / "scores.npz")
+    realism = scores["realism"].reshape(k_all, n)
+    fidelity = scores["fidelity"].reshape(k_all, n)
+
+    order = 1e-6 * np.arange(k_all)[::-1, None]  # among equals, the earlier candidate
+    rules = {
+        "rater-best": realism + fidelity,
+        "rater-capped": np.minimum(realism, CAP) + np.minimum(fidelity, CAP) + order,
+    }
+    picks = {"base": np.zeros(n, np.int64)}
+    for k in ks:
+        for name, score in rules.items():
+            picks[f"{name} of {k}"] = np.argmax(score[:k], axis=0)
+
+    table, all_rows = {}, []
+    for name, pick in picks.items():
+        folder = args.out / name.replace(" ", "-") / "batch"
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        cohort = pool.subset(pick * n + np.arange(n))
+        write_batch(
+            cohort,
+            folder,
+            checkpoint=args.checkpoint,
+            generator=name,
+            config_hash="-",
+            seed=args.seed,
+        )
+        simulate(folder, rater)
+        rows = round_rows(cohort, folder, None, real, 1, name, settings, args.out / "features")
+        all_rows += rows
+        table[name] = {
+            r.metric: r.value
+            for r in rows
+            if r.qualifiers.get("set") is None and "class" not in r.qualifiers
+        }
+    write_rows(args.out / "rows.jsonl", all_rows)
+    lines = [
+        f"{args.checkpoint} on {args.modality} ({n} images, {k_all} candidates each, seed {args.seed})",
+        "",
+        "| pick | top-rated | fidelity 3 | realism 3 | adherence | FD | near copies | Δ top-rated | Δ adherence | Δ FD |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = table["base"]
+    for name, t in table.items():
+        delta = (
+            f"{100 * (t['top_rated'] - base['top_rated']):+.1f} pts | "
+            f"{100 * (t['prompt_adherence'] - base['prompt_adherence']):+.1f} pts | "
+            f"{100 * (t['fd'] / base['fd'] - 1):+.1f}%"
+            if name != "base"
+            else " | | "
+        )
+        lines.append(
+            f"| {name} | {t['top_rated']:.1%} | {t['top_fidelity']:.1%} | {t['top_realism']:.1%} | "
+            f"{t['prompt_adherence']:.1%} | {t['fd']:.3f} | {t['near_copy_share']:.1%} | {delta} |"
+        )
+    text = "\n".join(lines)
+    (args.out / "ceiling.md").write_text(text + "\n")
+    (args.out / "ceiling.json").write_text(json.dumps(table, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,13 +9,8 @@ base's rows) that trains, instead of all reading as the one unknown token.
   holds the whole model.
 - ``method = "lora"``: the base's weights stay frozen; low-rank adapters (``peft``) on the UNet's
   attention projections and the text encoder's query, key and value learn the new domain, with the
-  new words' embedding rows. ``lora_conv_rank = r`` (r > 0) adds adapters of rank r to the 3x3
-  convolutions of the UNet's residual blocks too (``conv1``, ``conv2``), at the same scale (alpha
-  over rank) as the others: attention alone cannot change the textures that the convolutions
-  make, and in a UNet this small the convolutions hold most weights (a rank-r adapter on a 3x3
-  convolution of C channels adds about r/C of its weights, hence its own, smaller rank). The
-  checkpoint holds only those (``adapter.safetensors``) and names the base, which must be
-  present to load it.
+  new words' embedding rows. The checkpoint holds only those (``adapter.safetensors``) and names
+  the base, which must be present to load it.
 
     synthbench adapt shipped:minim-oct-fundus-cxr-chest_ct --data 'phantom:brain_mri?n=286&size=32' --shots 200 \\
         --method lora --out runs/minim-brain-lora
@@ -42,7 +37,6 @@ if TYPE_CHECKING:
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_META = "adapter.json"
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
-UNET_CONV_TARGETS = ("conv1", "conv2")
 TEXT_TARGETS = ("query", "key", "value")
 METHODS = ("full", "lora")
 
@@ -53,14 +47,13 @@ class AdaptedMinimConfig(MinimConfig):
     scale. Fine-tuning defaults: 2,000 steps at learning rate 1e-4."""
 
     #: 2: a pretrained tokenizer learns the new words too (version 1 added none to one);
-    #: 3: ``lora_conv_rank``
-    CODE_VERSION: ClassVar[int] = 3
+    #: 3: ``lora_conv_rank``; 4: ``lora_conv_rank`` removed again (adapters on the residual
+    #: blocks' convolutions lost to attention-only LoRA twice: docs/transfer.md)
+    CODE_VERSION: ClassVar[int] = 4
 
     method: str = "lora"
     lora_rank: int = 8
     lora_alpha: float = 8.0
-    #: rank of LoRA adapters on the residual blocks' convolutions (0: attention only)
-    lora_conv_rank: int = 0
     extend_vocabulary: bool = True
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -75,8 +68,6 @@ class AdaptedMinimConfig(MinimConfig):
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.lora_rank < 1:
             raise ValueError(f"lora_rank must be at least 1, got {self.lora_rank}")
-        if self.lora_conv_rank < 0:
-            raise ValueError(f"lora_conv_rank must be 0 (none) or more, got {self.lora_conv_rank}")
         if not self.lora_alpha > 0:
             raise ValueError(f"lora_alpha must be positive, got {self.lora_alpha}")
 
@@ -276,20 +267,14 @@ def grow_embeddings(encoder: Any, vocab_size: int) -> None:
         encoder.get_input_embeddings().weight[n_old:] = mean
 
 
-def _lora_config(targets: Sequence[str], config: AdaptedMinimConfig, convs: bool = False) -> Any:
-    """peft's settings; ``convs``: with ``lora_conv_rank`` adapters on the UNet's convolutions,
-    scaled as the others (the same alpha over rank)."""
+def _lora_config(targets: Sequence[str], config: AdaptedMinimConfig) -> Any:
+    """peft's settings for adapters on ``targets``."""
     from peft import LoraConfig
 
-    conv_rank = config.lora_conv_rank if convs else 0
-    convs_at = {name: conv_rank for name in UNET_CONV_TARGETS} if conv_rank else {}
-    scale = config.lora_alpha / config.lora_rank
     return LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
-        target_modules=[*targets, *convs_at],
-        rank_pattern=convs_at,
-        alpha_pattern={name: scale * conv_rank for name in convs_at},
+        target_modules=list(targets),
         lora_dropout=0.0,
         init_lora_weights=True,
     )
@@ -302,7 +287,7 @@ def add_lora(unet: Any, encoder: Any, config: AdaptedMinimConfig, base_vocab: in
 
     unet.requires_grad_(False)
     encoder.requires_grad_(False)
-    inject_adapter_in_model(_lora_config(UNET_TARGETS, config, convs=True), unet)
+    inject_adapter_in_model(_lora_config(UNET_TARGETS, config), unet)
     inject_adapter_in_model(_lora_config(TEXT_TARGETS, config), encoder)
     for model in (unet, encoder):
         for name, p in model.named_parameters():

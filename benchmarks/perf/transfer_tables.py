@@ -41,12 +41,14 @@ def fd_table(rows: pd.DataFrame) -> None:
     print("| data | generator | FD per training seed | mean [95% CI] |\n|---|---|---|---|")
     for data in fd.dataset.unique():
         for name in generators(rows):
-            values = [fd[(fd.dataset == data) & (fd.generator == name + s)].value for s in SEEDS]
-            values = np.array([float(v.iloc[0]) for v in values if len(v)])
+            found = [fd[(fd.dataset == data) & (fd.generator == name + s)].value for s in SEEDS]
+            by_seed = [float(v.iloc[0]) if len(v) else None for v in found]
+            values = np.array([v for v in by_seed if v is not None])
             if len(values) < 2:
                 continue
             mean, lo, hi = interval(values)
-            per_seed = ", ".join(f"{v:.3f}" for v in values)
+            # a seed without a row shows as "–", so a mean over fewer seeds is seen as such
+            per_seed = ", ".join("–" if v is None else f"{v:.3f}" for v in by_seed)
             print(f"| {data} | {name} | {per_seed} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |")
 
 

@@ -20,6 +20,8 @@ scores would, so this script takes the reward model out and picks with those:
    set's own classifier, memorisation).
 
 It prints one table (changes against ``base``) and writes it, with the picks' rows, under ``--out``.
+The candidates and their scores are kept in ``--out/pool``; a rerun with the same draw settings
+re-picks from them, one with other settings into the same ``--out`` is refused.
 A rule that cannot raise the top-rated share and prompt adherence by 10 points without FD worsening
 marks what no reward model can do for best-of-n on that base.
 """
@@ -78,6 +80,24 @@ def main() -> None:
     n, k_all = len(conditions), args.candidates
 
     pool_dir = args.out / "pool"
+    # what the pool was drawn with: a rerun into the same --out reuses it only for these
+    drawn = {
+        "checkpoint": args.checkpoint,
+        "data": args.data,
+        "modality": args.modality,
+        "candidates": k_all,
+        "prompts": args.prompts,
+        "per_prompt": args.per_prompt,
+        "seed": args.seed,
+    }
+    if (pool_dir / "drawn.json").is_file():
+        before = json.loads((pool_dir / "drawn.json").read_text())
+        if before != drawn:
+            changed = sorted(k for k in drawn if before.get(k) != drawn[k])
+            parser.error(
+                f"{pool_dir} holds candidates drawn with other {', '.join(changed)}; "
+                "give another --out or delete it"
+            )
     if not (pool_dir / "cohort").is_dir():  # the slow part: kept, so a rerun only re-picks
         gen = load_generator(resolve_checkpoint(args.checkpoint))
         parts = [gen.sample(conditions, seed=args.seed * 1000 + 100 + k) for k in range(k_all)]
@@ -87,6 +107,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         pool.save(tmp / "cohort")
         np.savez(tmp / "scores.npz", realism=realism, fidelity=fidelity)
+        (tmp / "drawn.json").write_text(json.dumps(drawn, indent=1))
         tmp.rename(pool_dir)
     pool = Cohort.load(pool_dir / "cohort")
     scores = np.load(pool_dir / "scores.npz")

@@ -19,9 +19,16 @@ scores would, so this script takes the reward model out and picks with those:
    and scored with the round's metrics (FD against the test split, prompt adherence by the data
    set's own classifier, memorisation).
 
-It prints one table (changes against ``base``) and writes it, with the picks' rows, under ``--out``.
-The candidates and their scores are kept in ``--out/pool``; a rerun with the same draw settings
-re-picks from them, one with other settings into the same ``--out`` is refused.
+It prints one table (changes against ``base``) and writes it, with the picks' rows and a
+``manifest.json`` (what was run, on what machine, at what precision, how long), under ``--out``.
+The candidates and their scores are kept in ``pool/`` of ``--work`` (default: ``--out``), beside
+the picks' batches and the features; a rerun with the same draw settings re-picks from them, one
+with other settings into the same folder is refused.
+
+    python benchmarks/perf/best_of_n_ceiling.py --summary results/best-of-n-ceiling
+
+prints one line per run folder under it (the base's figures and the picks' changes), the table
+docs/feedback.md shows.
 A rule that cannot raise the top-rated share and prompt adherence by 10 points without FD worsening
 marks what no reward model can do for best-of-n on that base.
 """
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +48,10 @@ CAP = 2.7
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint")
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--modality", required=True)
+    parser.add_argument("checkpoint", nargs="?")
+    parser.add_argument("--data")
+    parser.add_argument("--modality")
+    parser.add_argument("--summary", type=Path, help="summarise the runs under this folder")
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument(
         "--k", default="", help="candidate counts to pick among (a,b; default: all)"
@@ -51,8 +60,19 @@ def main() -> None:
     parser.add_argument("--per-prompt", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="the table, rows and manifest")
+    parser.add_argument(
+        "--work", type=Path, help="the candidates, picks and features (default: --out)"
+    )
     args = parser.parse_args()
+    if args.summary is not None:
+        print(summary(args.summary))
+        return
+    if not (args.checkpoint and args.data and args.modality and args.out):
+        parser.error("give CHECKPOINT, --data, --modality and --out (or --summary FOLDER)")
+    started = time.perf_counter()
+    work = args.work or args.out
+    args.out.mkdir(parents=True, exist_ok=True)
 
     import torch
 
@@ -79,7 +99,7 @@ def main() -> None:
     conditions = Conditions.from_prompts([p for p in prompts for _ in range(args.per_prompt)])
     n, k_all = len(conditions), args.candidates
 
-    pool_dir = args.out / "pool"
+    pool_dir = work / "pool"
     # what the pool was drawn with: a rerun into the same --out reuses it only for these
     drawn = {
         "checkpoint": args.checkpoint,
@@ -96,14 +116,14 @@ def main() -> None:
             changed = sorted(k for k in drawn if before.get(k) != drawn[k])
             parser.error(
                 f"{pool_dir} holds candidates drawn with other {', '.join(changed)}; "
-                "give another --out or delete it"
+                "give another --work (or --out) or delete it"
             )
+    gen = load_generator(resolve_checkpoint(args.checkpoint))
     if not (pool_dir / "cohort").is_dir():  # the slow part: kept, so a rerun only re-picks
-        gen = load_generator(resolve_checkpoint(args.checkpoint))
         parts = [gen.sample(conditions, seed=args.seed * 1000 + 100 + k) for k in range(k_all)]
         pool = Cohort.concat(parts)
         realism, fidelity = expected_scores(pool, rater)
-        tmp = args.out / "pool.tmp"
+        tmp = work / "pool.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         pool.save(tmp / "cohort")
         np.savez(tmp / "scores.npz", realism=realism, fidelity=fidelity)
@@ -126,7 +146,7 @@ def main() -> None:
 
     table, all_rows = {}, []
     for name, pick in picks.items():
-        folder = args.out / name.replace(" ", "-") / "batch"
+        folder = work / name.replace(" ", "-") / "batch"
         shutil.rmtree(folder.parent, ignore_errors=True)
         cohort = pool.subset(pick * n + np.arange(n))
         write_batch(
@@ -138,7 +158,14 @@ def main() -> None:
             seed=args.seed,
         )
         simulate(folder, rater)
-        rows = round_rows(cohort, folder, None, real, 1, name, settings, args.out / "features")
+        rows = round_rows(cohort, folder, None, real, 1, name, settings, work / "features")
+        for row in rows:
+            row.suite = "best-of-n-ceiling"
+            row.modality = args.modality
+            row.checkpoint = args.checkpoint
+            row.generator = gen.name
+            row.generator_config_hash = gen.config_hash
+            row.precision = gen.sampling_precision()  # the arithmetic that made the candidates
         all_rows += rows
         table[name] = {
             r.metric: r.value
@@ -168,7 +195,78 @@ def main() -> None:
     text = "\n".join(lines)
     (args.out / "ceiling.md").write_text(text + "\n")
     (args.out / "ceiling.json").write_text(json.dumps(table, indent=1))
+    (args.out / "manifest.json").write_text(
+        json.dumps(manifest(args, drawn, gen.sampling_precision(), started), indent=1)
+    )
     print(text)
+
+
+def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: float) -> dict:
+    """What was run, where, at what precision and for how long."""
+    import platform
+    import sys
+    from importlib import metadata
+
+    from synthbench import __version__
+    from synthbench.machine import host_description
+    from synthbench.results import git_sha
+
+    return {
+        "script": "benchmarks/perf/best_of_n_ceiling.py",
+        "argv": sys.argv[1:],
+        "drawn": drawn,
+        "k": args.k or str(args.candidates),
+        "synthbench_version": __version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "packages": {d: metadata.version(d) for d in ("torch", "diffusers", "numpy")},
+        "host": platform.node(),
+        "cpu": host_description(),
+        "threads": args.threads,
+        "device": "cpu",
+        "precision": {"sampling": sampling, "rating and scoring": "fp32"},
+        "seconds": round(time.perf_counter() - started, 1),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def summary(root: Path) -> str:
+    """One line per run folder under ``root``: the base, then the capped and best picks of the
+    largest k (changes against the base)."""
+    lines = [
+        "| base, modality, seed | candidates | base: top-rated / adherence / FD | real test images' adherence "
+        "| capped pick: Δ top-rated / Δ adherence / Δ FD | best pick: Δ top-rated / Δ adherence / Δ FD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for folder in sorted(p.parent for p in root.glob("*/manifest.json")):
+        info = json.loads((folder / "manifest.json").read_text())
+        table = json.loads((folder / "ceiling.json").read_text())
+        rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+        real = next(
+            r["value"]
+            for r in rows
+            if r["metric"] == "prompt_adherence"
+            and r["qualifiers"].get("set") == "real-test"
+            and "class" not in r["qualifiers"]
+        )
+        k = max(int(x) for x in str(info["k"]).split(","))
+        base = table["base"]
+        drawn = info["drawn"]
+        lines.append(
+            f"| {drawn['checkpoint'].removeprefix('shipped:')}, {drawn['modality']}, {drawn['seed']} "
+            f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "
+            f"| {real:.1%} | {_change(base, table[f'rater-capped of {k}'])} "
+            f"| {_change(base, table[f'rater-best of {k}'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _change(base: dict, pick: dict) -> str:
+    return (
+        f"{100 * (pick['top_rated'] - base['top_rated']):+.1f} / "
+        f"{100 * (pick['prompt_adherence'] - base['prompt_adherence']):+.1f} pts / "
+        f"{100 * (pick['fd'] / base['fd'] - 1):+.1f}%"
+    )
 
 
 if __name__ == "__main__":

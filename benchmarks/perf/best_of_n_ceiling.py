@@ -7,7 +7,8 @@ best-of-n never changes its base: a round keeps, for each image, the candidate i
 scores highest. However well the reward model learns, it cannot pick better than the rater's own
 scores would, so this script takes the reward model out and picks with those:
 
-1. the base samples ``--candidates`` images for each of a round's images (``--prompts`` held-out
+1. the base (with any ``--set`` sampling setting, such as ``guidance_scale=3``) samples
+   ``--candidates`` images for each of a round's images (``--prompts`` held-out
    reports x ``--per-prompt``, the prompts round 1 of ``synthbench improve --rounds`` would use);
 2. the simulated rater's expected scores (before noise and rounding; its realism critics trained on
    the whole pool) are computed for every candidate;
@@ -59,6 +60,13 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--per-prompt", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sampling setting of the base (guidance_scale=3); repeatable",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="the table, rows and manifest")
     parser.add_argument(
@@ -109,16 +117,18 @@ def main() -> None:
         "prompts": args.prompts,
         "per_prompt": args.per_prompt,
         "seed": args.seed,
+        **({"sampling": sorted(args.set)} if args.set else {}),
     }
     if (pool_dir / "drawn.json").is_file():
         before = json.loads((pool_dir / "drawn.json").read_text())
         if before != drawn:
-            changed = sorted(k for k in drawn if before.get(k) != drawn[k])
+            changed = sorted(k for k in {**before, **drawn} if before.get(k) != drawn.get(k))
             parser.error(
                 f"{pool_dir} holds candidates drawn with other {', '.join(changed)}; "
                 "give another --work (or --out) or delete it"
             )
     gen = load_generator(resolve_checkpoint(args.checkpoint))
+    gen.config = gen.config.with_sampling(args.set)
     if not (pool_dir / "cohort").is_dir():  # the slow part: kept, so a rerun only re-picks
         parts = [gen.sample(conditions, seed=args.seed * 1000 + 100 + k) for k in range(k_all)]
         pool = Cohort.concat(parts)
@@ -253,7 +263,8 @@ def summary(root: Path) -> str:
         base = table["base"]
         drawn = info["drawn"]
         lines.append(
-            f"| {drawn['checkpoint'].removeprefix('shipped:')}, {drawn['modality']}, {drawn['seed']} "
+            f"| {drawn['checkpoint'].removeprefix('shipped:')}"
+            f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']} "
             f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "
             f"| {real:.1%} | {_change(base, table[f'rater-capped of {k}'])} "
             f"| {_change(base, table[f'rater-best of {k}'])} |"

@@ -23,3 +23,43 @@ def host_description() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()}"
+
+
+#: the packages whose versions a results manifest records
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "diffusers",
+    "transformers",
+    "torchmetrics",
+    "lifelines",
+    "datasets",
+    "numpy",
+    "scikit-learn",
+    "ray",
+)
+
+
+def environment() -> dict[str, object]:
+    """What a manifest records of the code and machine: synthbench's version and git commit,
+    Python, the installed versions of :data:`PACKAGES`, the host name and its CPU."""
+    import contextlib
+    import platform
+    from importlib import metadata
+
+    from synthbench import __version__
+    from synthbench.results import git_sha
+
+    packages = {}
+    for dist in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            packages[dist] = metadata.version(dist)
+    return {
+        "synthbench_version": __version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "packages": packages,
+        "host": platform.node(),
+        "cpu": host_description(),
+    }

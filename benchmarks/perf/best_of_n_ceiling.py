@@ -213,25 +213,16 @@ def main() -> None:
 
 def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: float) -> dict:
     """What was run, where, at what precision and for how long."""
-    import platform
     import sys
-    from importlib import metadata
 
-    from synthbench import __version__
-    from synthbench.machine import host_description
-    from synthbench.results import git_sha
+    from synthbench.machine import environment
 
     return {
         "script": "benchmarks/perf/best_of_n_ceiling.py",
         "argv": sys.argv[1:],
         "drawn": drawn,
         "k": args.k or str(args.candidates),
-        "synthbench_version": __version__,
-        "git_sha": git_sha(),
-        "python": platform.python_version(),
-        "packages": {d: metadata.version(d) for d in ("torch", "diffusers", "numpy")},
-        "host": platform.node(),
-        "cpu": host_description(),
+        **environment(),
         "threads": args.threads,
         "device": "cpu",
         "precision": {"sampling": sampling, "rating and scoring": "fp32"},

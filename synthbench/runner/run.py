@@ -9,7 +9,6 @@ and renamed into place.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import time
@@ -200,40 +199,14 @@ def _manifest(
     timings: dict[str, float],
     plan_seconds: float,
 ) -> dict[str, Any]:
-    import platform
-    from importlib import metadata
+    from synthbench.machine import environment
 
-    from synthbench import __version__
-    from synthbench.machine import host_description
-    from synthbench.results import git_sha
-
-    packages = {}
-    for dist in (
-        "torch",
-        "torchvision",
-        "timm",
-        "diffusers",
-        "transformers",
-        "torchmetrics",
-        "lifelines",
-        "datasets",
-        "numpy",
-        "scikit-learn",
-        "ray",
-    ):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            packages[dist] = metadata.version(dist)
     counts: dict[str, int] = {}
     for cell in plan.cells.values():
         counts[cell.kind] = counts.get(cell.kind, 0) + 1
     return {
         "suite": json.loads(plan.suite.model_dump_json(by_alias=True)),
-        "synthbench_version": __version__,
-        "git_sha": git_sha(),
-        "python": platform.python_version(),
-        "packages": packages,
-        "host": platform.node(),
-        "cpu": host_description(),
+        **environment(),
         "device": {
             "downstream and quality": "cpu",
             "sampling": _per_generator(plan, store, "device", "unrecorded"),

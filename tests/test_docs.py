@@ -412,3 +412,37 @@ def test_every_command_the_pages_show_exists():
         options = {o for param in command.params for o in param.opts + param.secondary_opts}
         for flag in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", " ".join(words[2:])):
             assert flag in options, f"{page}: '{line}': {command.name} has no option {flag}"
+
+
+def test_best_of_n_ceiling_table_is_the_results_summary():
+    """docs/feedback.md's ceiling table is what the script prints from results/best-of-n-ceiling."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "best_of_n_ceiling", ROOT / "benchmarks" / "perf" / "best_of_n_ceiling.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = ROOT / "results" / "best-of-n-ceiling"
+    runs = sorted(p.parent for p in folder.glob("*/manifest.json"))
+    assert runs, f"{folder} holds no run"
+    table = module.summary(folder)
+    assert len(table.splitlines()) == 2 + len(runs)
+    assert table in (DOCS / "feedback.md").read_text()
+
+
+def test_extractor_check_table_is_the_results_table():
+    """docs/transfer.md's extractor check is the table benchmarks/perf/extractor_check.py wrote."""
+    written = (ROOT / "results" / "extractor-check" / "transfer-breast" / "extractors.md").read_text()
+    table = written[written.index("| images") :].strip()
+    assert json_manifest(ROOT / "results" / "extractor-check" / "transfer-breast")["script"] == (
+        "benchmarks/perf/extractor_check.py"
+    )
+    assert table in (DOCS / "transfer.md").read_text()
+
+
+def json_manifest(folder: Path) -> dict:
+    import json
+
+    return json.loads((folder / "manifest.json").read_text())

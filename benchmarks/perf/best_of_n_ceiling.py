@@ -68,6 +68,11 @@ def main() -> None:
         help="a sampling setting of the base (guidance_scale=3); repeatable",
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--reward",
+        action="store_true",
+        help="also pick with the reward model round 1 learns from the base batch's ratings",
+    )
     parser.add_argument("--out", type=Path, help="the table, rows and manifest")
     parser.add_argument(
         "--work", type=Path, help="the candidates, picks and features (default: --out)"
@@ -88,6 +93,7 @@ def main() -> None:
     from synthbench.cohort import Cohort
     from synthbench.feedback.batch import write_batch
     from synthbench.feedback.rater import RaterSettings, expected_scores, simulate
+    from synthbench.feedback.reward import RewardSettings, train_reward
     from synthbench.feedback.rounds import RoundSettings, round_prompts, round_rows
     from synthbench.generators.base import load_generator
     from synthbench.generators.conditions import Conditions
@@ -155,10 +161,11 @@ def main() -> None:
             picks[f"{name} of {k}"] = np.argmax(score[:k], axis=0)
 
     table, all_rows = {}, []
-    for name, pick in picks.items():
+    names = list(picks)
+    for name in names:  # grows by the reward model's picks once the base is rated
         folder = work / name.replace(" ", "-") / "batch"
         shutil.rmtree(folder.parent, ignore_errors=True)
-        cohort = pool.subset(pick * n + np.arange(n))
+        cohort = pool.subset(picks[name] * n + np.arange(n))
         write_batch(
             cohort,
             folder,
@@ -182,6 +189,13 @@ def main() -> None:
             for r in rows
             if r.qualifiers.get("set") is None and "class" not in r.qualifiers
         }
+        if name == "base" and args.reward:
+            # round 1 of best-of-n: a reward model learned from the base batch's ratings
+            reward = train_reward([folder], RewardSettings(seed=args.seed))
+            learned = reward.reward(pool.images, list(pool.text)).reshape(k_all, n)
+            for k in ks:
+                picks[f"reward of {k}"] = np.argmax(learned[:k], axis=0)
+                names.insert(1 + ks.index(k), f"reward of {k}")
     write_rows(args.out / "rows.jsonl", all_rows)
     lines = [
         f"{args.checkpoint} on {args.modality} ({n} images, {k_all} candidates each, seed {args.seed})",

@@ -434,7 +434,9 @@ def test_best_of_n_ceiling_table_is_the_results_summary():
 
 def test_extractor_check_table_is_the_results_table():
     """docs/transfer.md's extractor check is the table benchmarks/perf/extractor_check.py wrote."""
-    written = (ROOT / "results" / "extractor-check" / "transfer-breast" / "extractors.md").read_text()
+    written = (
+        ROOT / "results" / "extractor-check" / "transfer-breast" / "extractors.md"
+    ).read_text()
     table = written[written.index("| images") :].strip()
     assert json_manifest(ROOT / "results" / "extractor-check" / "transfer-breast")["script"] == (
         "benchmarks/perf/extractor_check.py"

@@ -187,7 +187,7 @@ def main() -> None:
         table[name] = {
             r.metric: r.value
             for r in rows
-            if r.qualifiers.get("set") is None and "class" not in r.qualifiers
+            if set(r.qualifiers) == {"method", "round"}  # no class, set, pixel space or CAS variant
         }
         if name == "base" and args.reward:
             # round 1 of best-of-n: a reward model learned from the base batch's ratings
@@ -247,32 +247,39 @@ def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: floa
 
 def summary(root: Path) -> str:
     """One line per run folder under ``root``: the base, then the capped and best picks of the
-    largest k (changes against the base)."""
+    largest k (changes against the base), from the runs' rows."""
     lines = [
-        "| base, modality, seed | candidates | base: top-rated / adherence / FD | real test images' adherence "
-        "| capped pick: Δ top-rated / Δ adherence / Δ FD | best pick: Δ top-rated / Δ adherence / Δ FD |",
+        "| base, modality, seed | candidates | base: top-rated / adherence / FD / near copies "
+        "| real test images' adherence "
+        "| capped pick: Δ top-rated / Δ adherence / Δ FD / near copies "
+        "| best pick: Δ top-rated / Δ adherence / Δ FD / near copies |",
         "|---|---|---|---|---|---|",
     ]
     for folder in sorted(p.parent for p in root.glob("*/manifest.json")):
         info = json.loads((folder / "manifest.json").read_text())
-        table = json.loads((folder / "ceiling.json").read_text())
         rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+        figures: dict[str, dict[str, float]] = {}
+        for r in rows:
+            # a pick's own figures: no class, no real-test set, no pixel space, no CAS variant
+            if set(r["qualifiers"]) == {"method", "round"}:
+                figures.setdefault(r["qualifiers"]["method"], {})[r["metric"]] = r["value"]
         real = next(
             r["value"]
             for r in rows
             if r["metric"] == "prompt_adherence"
-            and r["qualifiers"].get("set") == "real-test"
-            and "class" not in r["qualifiers"]
+            and set(r["qualifiers"]) == {"set", "method", "round"}
+            and r["qualifiers"]["set"] == "real-test"
         )
         k = max(int(x) for x in str(info["k"]).split(","))
-        base = table["base"]
+        base = figures["base"]
         drawn = info["drawn"]
         lines.append(
             f"| {drawn['checkpoint'].removeprefix('shipped:')}"
             f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']} "
             f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "
-            f"| {real:.1%} | {_change(base, table[f'rater-capped of {k}'])} "
-            f"| {_change(base, table[f'rater-best of {k}'])} |"
+            f"/ {base['near_copy_share']:.1%} | {real:.1%} "
+            f"| {_change(base, figures[f'rater-capped of {k}'])} "
+            f"| {_change(base, figures[f'rater-best of {k}'])} |"
         )
     return "\n".join(lines)
 
@@ -281,7 +288,7 @@ def _change(base: dict, pick: dict) -> str:
     return (
         f"{100 * (pick['top_rated'] - base['top_rated']):+.1f} / "
         f"{100 * (pick['prompt_adherence'] - base['prompt_adherence']):+.1f} pts / "
-        f"{100 * (pick['fd'] / base['fd'] - 1):+.1f}%"
+        f"{100 * (pick['fd'] / base['fd'] - 1):+.1f}% / {pick['near_copy_share']:.1%}"
     )
 
 

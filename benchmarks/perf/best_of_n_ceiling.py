@@ -20,7 +20,7 @@ scores would, so this script takes the reward model out and picks with those:
    and scored with the round's metrics (FD against the test split, prompt adherence by the data
    set's own classifier, memorisation).
 
-It prints one table (changes against ``base``) and writes it, with the picks' rows and a
+It prints one table (changes against ``base``) and writes it (``ceiling.md``), with the picks' rows and a
 ``manifest.json`` (what was run, on what machine, at what precision, how long), under ``--out``.
 The candidates and their scores are kept in ``pool/`` of ``--work`` (default: ``--out``), beside
 the picks' batches and the features; a rerun with the same draw settings re-picks from them, one
@@ -28,8 +28,9 @@ with other settings into the same folder is refused.
 
     python benchmarks/perf/best_of_n_ceiling.py --summary results/best-of-n-ceiling
 
-prints one line per run folder under it (the base's figures and the picks' changes), the table
-docs/feedback.md shows.
+prints one line per run folder under it (the base's figures and the picks' changes), and one
+per learned reward model's pick of the runs made with ``--reward``: the tables docs/feedback.md
+shows.
 A rule that cannot raise the top-rated share and prompt adherence by 10 points without FD worsening
 marks what no reward model can do for best-of-n on that base.
 """
@@ -160,7 +161,7 @@ def main() -> None:
         for name, score in rules.items():
             picks[f"{name} of {k}"] = np.argmax(score[:k], axis=0)
 
-    table, all_rows = {}, []
+    all_rows = []
     names = list(picks)
     for name in names:  # grows by the reward model's picks once the base is rated
         folder = work / name.replace(" ", "-") / "batch"
@@ -184,11 +185,6 @@ def main() -> None:
             row.generator_config_hash = gen.config_hash
             row.precision = gen.sampling_precision()  # the arithmetic that made the candidates
         all_rows += rows
-        table[name] = {
-            r.metric: r.value
-            for r in rows
-            if set(r.qualifiers) == {"method", "round"}  # no class, set, pixel space or CAS variant
-        }
         if name == "base" and args.reward:
             # round 1 of best-of-n: a reward model learned from the base batch's ratings
             reward = train_reward([folder], RewardSettings(seed=args.seed))
@@ -197,6 +193,7 @@ def main() -> None:
                 picks[f"reward of {k}"] = np.argmax(learned[:k], axis=0)
                 names.insert(1 + ks.index(k), f"reward of {k}")
     write_rows(args.out / "rows.jsonl", all_rows)
+    table = pick_figures([json.loads(r.model_dump_json()) for r in all_rows])
     lines = [
         f"{args.checkpoint} on {args.modality} ({n} images, {k_all} candidates each, seed {args.seed})",
         "",
@@ -218,7 +215,6 @@ def main() -> None:
         )
     text = "\n".join(lines)
     (args.out / "ceiling.md").write_text(text + "\n")
-    (args.out / "ceiling.json").write_text(json.dumps(table, indent=1))
     (args.out / "manifest.json").write_text(
         json.dumps(manifest(args, drawn, gen.sampling_precision(), started), indent=1)
     )
@@ -255,14 +251,15 @@ def summary(root: Path) -> str:
         "| best pick: Δ top-rated / Δ adherence / Δ FD / near copies |",
         "|---|---|---|---|---|---|",
     ]
+    learned = [
+        "| base, modality, seed | candidates | the learned reward model's pick: Δ top-rated / "
+        "Δ adherence / Δ FD / near copies |",
+        "|---|---|---|",
+    ]
     for folder in sorted(p.parent for p in root.glob("*/manifest.json")):
         info = json.loads((folder / "manifest.json").read_text())
         rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
-        figures: dict[str, dict[str, float]] = {}
-        for r in rows:
-            # a pick's own figures: no class, no real-test set, no pixel space, no CAS variant
-            if set(r["qualifiers"]) == {"method", "round"}:
-                figures.setdefault(r["qualifiers"]["method"], {})[r["metric"]] = r["value"]
+        figures = pick_figures(rows)
         real = next(
             r["value"]
             for r in rows
@@ -273,15 +270,32 @@ def summary(root: Path) -> str:
         k = max(int(x) for x in str(info["k"]).split(","))
         base = figures["base"]
         drawn = info["drawn"]
+        run = (
+            f"{drawn['checkpoint'].removeprefix('shipped:')}"
+            f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']}"
+        )
+        for pick in (p for p in figures if p.startswith("reward of ")):
+            learned.append(f"| {run} | {pick.split()[-1]} | {_change(base, figures[pick])} |")
         lines.append(
-            f"| {drawn['checkpoint'].removeprefix('shipped:')}"
-            f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']} "
+            f"| {run} "
             f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "
             f"/ {base['near_copy_share']:.1%} | {real:.1%} "
             f"| {_change(base, figures[f'rater-capped of {k}'])} "
             f"| {_change(base, figures[f'rater-best of {k}'])} |"
         )
+    if len(learned) > 2:  # runs with --reward: its picks, as round 1 of best-of-n makes them
+        lines += ["", *learned]
     return "\n".join(lines)
+
+
+def pick_figures(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Each pick's own figures by metric, from its rows (as JSON): the rows qualified by pick
+    and round only, not by class, real-test set, pixel space or CAS variant."""
+    figures: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if set(r["qualifiers"]) == {"method", "round"}:
+            figures.setdefault(r["qualifiers"]["method"], {})[r["metric"]] = r["value"]
+    return figures
 
 
 def _change(base: dict, pick: dict) -> str:

@@ -18,7 +18,8 @@ run's cell cache; run the suite first) and scores them twice against the same re
 Each extractor's accuracy on the real test images is printed beside it (what it learnt), and a
 ``real-vs-real`` row (the validation split against the test split) is the floor of each. It
 prints one table and writes it, with ``scores.json`` and a ``manifest.json`` (what was run, on
-what machine, which sample cells, how long), under ``--out``.
+what machine, which sample cells, how long), under ``--out``; ``--seeds OUT`` prints, from those
+scores, each generator's FD per training seed and its mean in both extractors' features.
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ FRESH_SEED = 7919  # as the simulated rater's: far from the seeds data specs use
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite", type=Path)
-    parser.add_argument("--data", required=True, help="the suite's data key")
-    parser.add_argument("--cache", type=Path, required=True, help="the run's cell cache")
+    parser.add_argument("suite", type=Path, nargs="?")
+    parser.add_argument("--data", help="the suite's data key")
+    parser.add_argument("--cache", type=Path, help="the run's cell cache")
+    parser.add_argument(
+        "--seeds", type=Path, help="print the per-seed table of a finished check's folder"
+    )
     parser.add_argument("--fresh-n", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.seeds is not None:
+        print(seeds_table(json.loads((args.seeds / "scores.json").read_text())["scores"]))
+        return
+    if not (args.suite and args.data and args.cache and args.out):
+        parser.error("give SUITE, --data, --cache and --out (or --seeds FOLDER)")
     started = time.perf_counter()
 
     import torch
@@ -146,6 +155,31 @@ def main() -> None:
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     print(text)
+
+
+def seeds_table(scores: dict[str, dict[str, dict[str, float]]]) -> str:
+    """FD per training seed (a generator ``NAME``, ``NAME-s1``, ``NAME-s2`` ...) and its mean,
+    in each extractor's features."""
+    seeds: dict[str, dict[int, dict[str, float]]] = {}
+    for name, by_ext in scores.items():
+        if name == "real-vs-real":
+            continue
+        match = re.fullmatch(r"(.+?)(?:-s(\d+))?", name)
+        assert match is not None
+        base, seed = match.group(1), int(match.group(2) or 0)
+        seeds.setdefault(base, {})[seed] = {ext: s["fd"] for ext, s in by_ext.items()}
+    lines = [
+        "| generator | fresh extractor: FD per training seed | mean | suite's extractor: FD per "
+        "training seed | mean |",
+        "|---|---|---|---|---|",
+    ]
+    for base, by_seed in sorted(seeds.items()):
+        cells = []
+        for ext in ("fresh", "suite"):
+            values = [by_seed[seed][ext] for seed in sorted(by_seed)]
+            cells += [", ".join(f"{v:.3g}" for v in values), f"{np.mean(values):.3g}"]
+        lines.append(f"| {base} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ class BestOfNConfig(GeneratorConfig):
     base: str = ""  # the checkpoint to sample from (a folder or shipped:<name>)
     reward: str = ""  # the reward model folder
     n_candidates: int = 4
+    #: the base's sampling settings (``key=value``, e.g. ``guidance_scale=3``)
+    base_sampling: tuple[str, ...] = ()
 
     SAMPLING: ClassVar[tuple[str, ...]] = ("n_candidates",)
+    #: 2: the base samples with ``base_sampling``
+    CODE_VERSION: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
         if self.n_candidates < 1:
@@ -49,7 +53,6 @@ class BestOfN(Generator):
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         from synthbench.feedback.reward import RewardModel
-        from synthbench.generators.base import load_generator
         from synthbench.generators.shipped import resolve_checkpoint
 
         if not self.config.base or not self.config.reward:
@@ -58,7 +61,7 @@ class BestOfN(Generator):
             )
         self._base_path = resolve_checkpoint(self.config.base)
         self._reward_path = Path(self.config.reward)
-        self.base_ = load_generator(self._base_path)
+        self.base_ = self._load_base(self._base_path)
         self.reward_ = RewardModel.load(self._reward_path)
         self.schema_ = self.base_.schema_  # it makes what the base makes
         return {
@@ -100,8 +103,14 @@ class BestOfN(Generator):
 
     def _load_state(self, path: Path) -> None:
         from synthbench.feedback.reward import RewardModel
-        from synthbench.generators.base import load_generator
 
         self._base_path, self._reward_path = path / "base", path / "reward"
-        self.base_ = load_generator(path / "base")
+        self.base_ = self._load_base(path / "base")
         self.reward_ = RewardModel.load(path / "reward")
+
+    def _load_base(self, path: Path) -> Generator:
+        from synthbench.generators.base import load_generator
+
+        base = load_generator(path)
+        base.config = base.config.with_sampling(self.config.base_sampling)
+        return base

@@ -62,6 +62,14 @@ def improve(
         typer.Option(help="--rounds: real patients per modality the simulated rater learns from"),
     ] = 2000,
     seed: Annotated[int, typer.Option(help="seed of the refinement (and of the rounds)")] = 0,
+    sampling: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="a sampling setting of the base, e.g. guidance_scale=3, used by every model "
+            "the refinement samples from (repeatable)",
+        ),
+    ] = None,
 ) -> None:
     """Refine a checkpoint from the ratings of batches sampled from it: one round from
     --ratings, or --rounds N with the simulated rater."""
@@ -76,6 +84,7 @@ def improve(
         lr=lr,
         beta=beta,
         reward_epochs=epochs,
+        sampling=tuple(sampling or ()),
         seed=seed,
     )
     if rounds is None:

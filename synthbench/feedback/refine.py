@@ -48,6 +48,9 @@ class RefineSettings:
     #: Diffusion-DPO's strength: how far the policy may move from the reference per unit of loss
     beta: float = 2500.0
     reward_epochs: int = 60
+    #: sampling settings of the base (``key=value``, e.g. ``guidance_scale=3``): every model a
+    #: round samples from (the base, best-of-n's candidates, raft's and dpo's parents) uses them
+    sampling: tuple[str, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -110,6 +113,16 @@ def preference_pairs(batches: Sequence[str | Path]) -> list[tuple[Path, int, int
     return pairs
 
 
+def load_parent(checkpoint: str | Path, settings: RefineSettings) -> Generator:
+    """The checkpoint a round samples from or fine-tunes, with the settings' sampling applied
+    (a fine-tuned model keeps them in its config, so its own rounds sample alike)."""
+    from synthbench.generators.base import load_generator
+
+    gen = load_generator(checkpoint)
+    gen.config = gen.config.with_sampling(settings.sampling)
+    return gen
+
+
 # ---------------------------------------------------------------------------------- methods
 def best_of_n(
     base: str | Path, reward_dir: Path, like: Cohort, settings: RefineSettings
@@ -119,7 +132,12 @@ def best_of_n(
     from synthbench.generators.best_of_n import BestOfN, BestOfNConfig
 
     gen = BestOfN(
-        BestOfNConfig(base=str(base), reward=str(reward_dir), n_candidates=settings.n_candidates)
+        BestOfNConfig(
+            base=str(base),
+            reward=str(reward_dir),
+            n_candidates=settings.n_candidates,
+            base_sampling=tuple(settings.sampling),
+        )
     )
     gen.fit(like, seed=settings.seed)
     gen.fit_info_["data"] = gen.base_.fit_info_.get("data")
@@ -134,11 +152,10 @@ def raft(
 ) -> Generator:
     """Fine-tune the parent on its reward-ranked best images and the top-rated ones."""
     from synthbench.cohort import Cohort
-    from synthbench.generators.base import load_generator
     from synthbench.generators.conditions import Conditions
     from synthbench.generators.minim import Minim
 
-    model = load_generator(parent)
+    model = load_parent(parent, settings)
     if not isinstance(model, Minim):
         raise FeedbackError(f"raft fine-tunes a minim checkpoint; {parent} is {model.name}")
     prompts = list(dict.fromkeys(item.prompt for item in load_batch(batches[-1]).items))
@@ -184,11 +201,10 @@ def dpo(parent: Path, batches: Sequence[Path], settings: RefineSettings) -> Gene
 
     from synthbench.cohort import Cohort
     from synthbench.generators import diffusion
-    from synthbench.generators.base import load_generator
     from synthbench.generators.image_space import to_model_space
     from synthbench.generators.minim import MODEL_CHANNELS, Minim
 
-    model = load_generator(parent)
+    model = load_parent(parent, settings)
     if not isinstance(model, Minim):
         raise FeedbackError(f"dpo fine-tunes a minim checkpoint; {parent} is {model.name}")
     pairs = preference_pairs(batches)

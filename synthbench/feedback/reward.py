@@ -1,10 +1,17 @@
 """A reward model learned from ratings: (image, prompt) -> expected realism and prompt fidelity.
 
-The image goes through the small CNN of :mod:`synthbench.nets`; the prompt through a hashed bag of
-its words (so any prompt, phantom or not, has features); both meet in a small MLP with two
-regression heads. Items (not ratings) are split into training and held-out parts, and the
-held-out agreement with the raters is reported: accuracy of the rounded prediction and Spearman's
-rank correlation, per score. Saved as safetensors plus JSON.
+The image goes through the small CNN of :mod:`synthbench.nets`. Realism is read from the image
+alone. Prompt fidelity is "does the image show what the prompt asks for": where the report
+labeller reads a prompt (its modality known), a class head on the image gives the probability of
+the asked-for class (single-label modalities) or the agreement with the asked-for findings
+(multi-label ones), and fidelity is 1 + 2 x that; a prompt the labeller cannot read goes through
+a hashed bag of its words (so any prompt has features) into a small MLP with the image. The
+model is an ensemble of ``members`` such networks, each from its own initialisation and order
+of the ratings, whose predictions are averaged (fewer picks of one network's mistakes).
+
+Items (not ratings) are split into training and held-out parts, and the held-out agreement with
+the raters is reported: accuracy of the rounded prediction and Spearman's rank correlation, per
+score. Saved as safetensors plus JSON.
 
     synthbench feedback reward batch1/ batch2/ --out reward/
 """
@@ -27,6 +34,8 @@ from synthbench.feedback.store import rated_items
 from synthbench.nets import CNNConfig
 
 SCORES = ("realism", "fidelity")
+#: the saved form (reward.json's ``format``); earlier forms are refused with a clear line
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,8 @@ class RewardSettings:
     lr: float = 3e-3
     weight_decay: float = 1e-3
     held_out: float = 0.2
+    #: networks in the ensemble
+    members: int = 5
     seed: int = 0
 
 
@@ -55,7 +66,45 @@ def prompt_features(prompts: Sequence[str], dim: int) -> np.ndarray:
     return out
 
 
-def _network(channels: int, settings: RewardSettings):
+def prompt_labels(prompts: Sequence[str]) -> list[str]:
+    """The label keys (``modality/class`` of single-label modalities, ``modality/finding`` of
+    multi-label ones) of every modality the labeller reads among the prompts."""
+    from synthbench.data.phantoms import get_modality, label_report
+
+    mods = sorted({m for m in (label_report(p).modality for p in prompts if p) if m})
+    return [f"{m}/{name}" for m in mods for name in get_modality(m).info.label_names]
+
+
+def asked_for(
+    prompts: Sequence[str], labels: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per prompt: its kind (0: not read, or its modality not among ``labels``; 1: one class;
+    2: findings), the labels of its modality (mask) and what it asks for (one-hot or multi-hot)."""
+    from synthbench.data.phantoms import get_modality, label_report
+
+    index = {key: i for i, key in enumerate(labels)}
+    known = {key.split("/", 1)[0] for key in labels}
+    kind = np.zeros(len(prompts), np.int64)
+    group = np.zeros((len(prompts), len(labels)), np.float32)
+    want = np.zeros_like(group)
+    for i, text in enumerate(prompts):
+        read = label_report(text) if text else None
+        if read is None or read.modality not in known:
+            continue
+        info = get_modality(read.modality).info
+        for name in info.label_names:
+            group[i, index[f"{read.modality}/{name}"]] = 1.0
+        if info.multilabel:
+            kind[i] = 2
+            for name in read.findings:
+                want[i, index[f"{read.modality}/{name}"]] = 1.0
+        else:
+            kind[i] = 1
+            want[i, index[f"{read.modality}/{info.classes[info.class_of(read.findings)]}"]] = 1.0
+    return kind, group, want
+
+
+def _network(channels: int, n_labels: int, settings: RewardSettings):
     import torch
     from torch import nn
 
@@ -64,27 +113,56 @@ def _network(channels: int, settings: RewardSettings):
     class RewardNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            e = settings.cnn.embed_dim
             self.image = build_cnn(channels, 1, settings.cnn)
-            self.mlp = nn.Sequential(
-                nn.Linear(settings.cnn.embed_dim + settings.text_dim, settings.hidden),
-                nn.ReLU(),
-                nn.Linear(settings.hidden, len(SCORES)),
+            self.realism = nn.Sequential(
+                nn.Linear(e, settings.hidden), nn.ReLU(), nn.Linear(settings.hidden, 1)
             )
+            self.words = nn.Sequential(
+                nn.Linear(e + settings.text_dim, settings.hidden),
+                nn.ReLU(),
+                nn.Linear(settings.hidden, 1),
+            )
+            self.labels = nn.Linear(e, max(n_labels, 1))
 
-        def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return 2.0 + self.mlp(torch.cat([self.image.embed(x), t], dim=1))
+        def forward(self, x, t, kind, group, want) -> torch.Tensor:
+            e = self.image.embed(x)
+            realism = 2.0 + self.realism(e)[:, 0]
+            by_words = 2.0 + self.words(torch.cat([e, t], dim=1))[:, 0]
+            z = self.labels(e)[:, : group.shape[1]]
+            one = (z.masked_fill(group == 0, -1e4).softmax(dim=1) * want).sum(dim=1)
+            off = (group * (torch.sigmoid(z) - want).abs()).sum(dim=1) / group.sum(dim=1).clamp(
+                min=1
+            )
+            p = torch.where(kind == 1, one, 1.0 - off)
+            fidelity = torch.where(kind == 0, by_words, 1.0 + 2.0 * p)
+            return torch.stack([realism, fidelity], dim=1)
 
     return RewardNet()
+
+
+def _inputs(prompts: Sequence[str], labels: Sequence[str], settings: RewardSettings) -> tuple:
+    import torch
+
+    kind, group, want = asked_for(prompts, labels)
+    return (
+        torch.from_numpy(prompt_features(prompts, settings.text_dim)),
+        torch.from_numpy(kind),
+        torch.from_numpy(group),
+        torch.from_numpy(want),
+    )
 
 
 @dataclass
 class RewardModel:
     """A trained reward model and its held-out agreement with the raters."""
 
-    net: Any
+    nets: list[Any]
     channels: int
     size: int
     settings: RewardSettings
+    #: the label keys of the class head (:func:`prompt_labels` of the training prompts)
+    labels: list[str]
     agreement: dict[str, float] = field(default_factory=dict)
 
     def predict(self, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
@@ -94,14 +172,12 @@ class RewardModel:
         from synthbench.nets import prepare
 
         out = []
-        self.net.eval()
         with torch.inference_mode():
             for start in range(0, len(images), 256):
                 x = prepare(images[start : start + 256], channels=self.channels, size=self.size)
-                t = torch.from_numpy(
-                    prompt_features(prompts[start : start + 256], self.settings.text_dim)
-                )
-                out.append(self.net(x, t).double().numpy())
+                inputs = _inputs(prompts[start : start + 256], self.labels, self.settings)
+                each = [net.eval()(x, *inputs).double().numpy() for net in self.nets]
+                out.append(np.mean(each, axis=0))
         return np.concatenate(out) if out else np.zeros((0, len(SCORES)))
 
     def reward(self, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
@@ -115,10 +191,16 @@ class RewardModel:
 
         with atomic_dir(folder) as work:
             save_file(
-                {k: v.contiguous() for k, v in self.net.state_dict().items()},
+                {
+                    f"{i}.{k}": v.contiguous()
+                    for i, net in enumerate(self.nets)
+                    for k, v in net.state_dict().items()
+                },
                 str(work / "model.safetensors"),
             )
             meta = {
+                "format": FORMAT,
+                "labels": self.labels,
                 "channels": self.channels,
                 "size": self.size,
                 "settings": asdict(self.settings),
@@ -134,16 +216,32 @@ class RewardModel:
         folder = Path(folder)
         try:
             meta = json.loads((folder / "reward.json").read_text())
+            if meta.get("format", 1) != FORMAT:
+                raise FeedbackError(
+                    f"{folder}: a reward model of an earlier synthbench (format "
+                    f"{meta.get('format', 1)}, this one reads {FORMAT}); train it again "
+                    "(synthbench feedback reward)"
+                )
             settings = RewardSettings(
                 **{**meta["settings"], "cnn": CNNConfig(**meta["settings"]["cnn"])}
             )
-            net = _network(meta["channels"], settings)
-            net.load_state_dict(load_file(str(folder / "model.safetensors")))
+            labels = list(meta["labels"])
+            state = load_file(str(folder / "model.safetensors"))
+            nets = []
+            for i in range(settings.members):
+                net = _network(meta["channels"], len(labels), settings)
+                prefix = f"{i}."
+                net.load_state_dict(
+                    {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                )
+                nets.append(net.eval())
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise FeedbackError(
                 f"{folder}: not a reward model ({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
-        return cls(net.eval(), meta["channels"], meta["size"], settings, meta.get("agreement", {}))
+        return cls(
+            nets, meta["channels"], meta["size"], settings, labels, meta.get("agreement", {})
+        )
 
 
 def training_data(
@@ -188,30 +286,38 @@ def train_reward(
         ).tolist()
     )
     test = np.array([k in held for k in keys])
+    if settings.members < 1:
+        raise FeedbackError(f"members must be at least 1, got {settings.members}")
     channels, size = images.shape[1], min(32, images.shape[-1])
+    labels = prompt_labels(prompts)
     x = prepare(images, channels=channels, size=size)
-    t = torch.from_numpy(prompt_features(prompts, settings.text_dim))
+    inputs = _inputs(prompts, labels, settings)
     y = torch.from_numpy(scores)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
-        net = _network(channels, settings)
-        opt = torch.optim.AdamW(
-            net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
-        )
-        train_rows = torch.from_numpy(np.flatnonzero(~test))
-        gen = torch.Generator().manual_seed(settings.seed)
-        net.train()
-        for _ in range(settings.epochs):
-            order = train_rows[torch.randperm(len(train_rows), generator=gen)]
-            for start in range(0, len(order), 64):
-                idx = order[start : start + 64]
-                if len(idx) < 2:
-                    continue
-                loss = torch.nn.functional.mse_loss(net(x[idx], t[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-    model = RewardModel(net.eval(), channels, size, settings)
+    train_rows = torch.from_numpy(np.flatnonzero(~test))
+    nets = []
+    for member in range(settings.members):
+        seed = settings.seed + 7919 * member
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = _network(channels, len(labels), settings)
+            opt = torch.optim.AdamW(
+                net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+            )
+            gen = torch.Generator().manual_seed(seed)
+            net.train()
+            for _ in range(settings.epochs):
+                order = train_rows[torch.randperm(len(train_rows), generator=gen)]
+                for start in range(0, len(order), 64):
+                    idx = order[start : start + 64]
+                    if len(idx) < 2:
+                        continue
+                    pred = net(x[idx], *(part[idx] for part in inputs))
+                    loss = torch.nn.functional.mse_loss(pred, y[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+        nets.append(net.eval())
+    model = RewardModel(nets, channels, size, settings, labels)
     pred = model.predict(images[test], [p for p, h in zip(prompts, test) if h])
     agreement: dict[str, float] = {"n_train": float((~test).sum()), "n_held_out": float(test.sum())}
     for j, name in enumerate(SCORES):

@@ -69,6 +69,7 @@ class RoundSettings:
         "lr": "refine",
         "beta": "refine",
         "reward_epochs": "refine",
+        "sampling": "refine",
     }
 
     @classmethod
@@ -81,7 +82,7 @@ class RoundSettings:
             )
         parts: dict[str, dict[str, Any]] = {"": {}, "rater": {}, "refine": {}}
         for key, value in values.items():
-            parts[cls.KEYS[key]][key] = tuple(value) if key == "metrics" else value
+            parts[cls.KEYS[key]][key] = _flat_value(key, value)
         try:
             return cls(
                 **parts[""],
@@ -97,6 +98,20 @@ class RoundSettings:
             raise FeedbackError(
                 f"n_prompts and per_prompt must be at least 1, got {self.n_prompts} and {self.per_prompt}"
             )
+
+
+def _flat_value(key: str, value: Any) -> Any:
+    if key == "metrics":
+        return tuple(value)
+    if key == "sampling":  # {name: value} (a suite's table) or ["name=value", ...]
+        items = value.items() if isinstance(value, dict) else None
+        pairs = [f"{k}={v}" for k, v in sorted(items)] if items is not None else value
+        if isinstance(pairs, str) or not all(isinstance(p, str) for p in pairs):
+            raise FeedbackError(
+                f"sampling: a table of sampling settings or a list of 'name=value', got {value!r}"
+            )
+        return tuple(pairs)
+    return value
 
 
 def round_prompts(real: RealData, n: int, seed: int, round_index: int) -> list[str]:
@@ -151,8 +166,7 @@ def round_into(
     cache_dir: Path | None = None,
 ) -> list[ResultRow]:
     """:func:`run_round`'s work in an existing folder ``work`` that becomes ``final``."""
-    from synthbench.feedback.refine import refine
-    from synthbench.generators.base import load_generator
+    from synthbench.feedback.refine import load_parent, refine
     from synthbench.results import write_rows
 
     if round_index:
@@ -161,7 +175,7 @@ def round_into(
     parent = Path(earlier[-1]) / "checkpoint" if round_index > 1 else base
     reward = None
     if round_index == 0:
-        gen, checkpoint = load_generator(base), base
+        gen, checkpoint = load_parent(base, settings.refine), base
     else:
         gen, reward = refine(method, parent, base, batches, work, settings.refine)
         gen.save(work / "checkpoint")
@@ -273,6 +287,10 @@ def run_rounds(
     if rounds < 1:
         raise FeedbackError(f"--rounds must be at least 1, got {rounds}")
     base = resolve_checkpoint(str(checkpoint))
+    if settings.refine.sampling:  # a setting the base lacks stops here, before anything is written
+        from synthbench.feedback.refine import load_parent
+
+        load_parent(base, settings.refine)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[ResultRow] = []
     done: list[Path] = []

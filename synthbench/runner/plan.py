@@ -457,7 +457,15 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
             base = {
                 "base": src.ref,
                 "data": data_payload(suite, ref.data),
-                "settings": dict(sorted(ref.settings.items())),
+                # the generator entry's sampling settings: every round samples its models with them
+                "settings": dict(
+                    sorted(
+                        {
+                            **ref.settings,
+                            **({"sampling": dict(sorted(entry.sampling.items()))} if entry.sampling else {}),
+                        }.items()
+                    )
+                ),
                 "seed": seed,
                 "code": code_digest("synthbench.feedback.rounds"),
             }

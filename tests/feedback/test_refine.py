@@ -12,7 +12,13 @@ import pytest
 from synthbench.cohort import Cohort
 from synthbench.data.source import load_data
 from synthbench.feedback.batch import write_batch
-from synthbench.feedback.refine import RefineSettings, dpo, preference_pairs, top_rated
+from synthbench.feedback.refine import (
+    RefineSettings,
+    dpo,
+    load_parent,
+    preference_pairs,
+    top_rated,
+)
 from synthbench.feedback.store import DB_FILE, Rating, RatingStore
 from synthbench.generators.base import load_generator
 
@@ -121,6 +127,9 @@ TINY = [
 def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
     out = tmp_path / "rounds"
     args = [minim_checkpoint, "--rounds", "1", "--rater", "simulated", "--data", SPEC]
+    # every model the rounds sample from uses the base's sampling settings given with --set
+    args += ["--set", "guidance_scale=2.5"]
+    assert load_generator(minim_checkpoint).config.guidance_scale != 2.5
     result = _improve(*args, "--method", method, *TINY, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "round 0: top-rated" in result.stdout and "round 1: top-rated" in result.stdout
@@ -134,6 +143,10 @@ def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
         assert {"top_rated", "fd", "cas", "prompt_adherence", "near_copy_share"} <= by_round[r]
     assert ("mean_reward" in by_round["1"]) == (method != "dpo")
     refined = load_generator(out / "round-1" / "checkpoint")
+    sampler = refined.base_ if method == "best-of-n" else refined
+    assert sampler.config.guidance_scale == 2.5
+    hashes = {row["generator_config_hash"] for row in rows if row["qualifiers"]["round"] == "0"}
+    assert hashes == {load_parent(minim_checkpoint, RefineSettings(sampling=args[-1:])).config_hash}
     assert refined.fit_info_["refined"]["method"] == method
     assert refined.fit_info_["data"] == SPEC
     table = (out / "rounds.md").read_text()
@@ -152,6 +165,7 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
         (["--rounds", "1", "--rater", "simulated"], "--data"),
         (["--rounds", "0", "--rater", "simulated", "--data", SPEC], "--rounds"),
         (["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--method", "ppo"], "ppo"),
+        (["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--set", "size=8"], "size"),
         ([], "--ratings"),
     ]
     for extra, needle in cases:
@@ -180,6 +194,7 @@ spec = "{SPEC}"
 [generators.minim]
 generator = "minim"
 checkpoint = "{minim_checkpoint}"
+sampling = {{ guidance_scale = 2.5 }}
 
 [[refinement]]
 data = "oct"
@@ -200,3 +215,6 @@ settings = {{ n_prompts = 8, steps = 3, reward_epochs = 3, n_candidates = 2, n_r
     assert "refinement rounds" in md and "| dpo | 2 |" in md
     cells = sorted((tmp_path / "cells" / "refine").iterdir())
     assert len([c for c in cells if (c / "cell.json").is_file()]) == 5  # round 0 shared
+    # the entry's sampling settings reach every round: raft's and dpo's models keep them
+    tuned = [load_generator(c / "checkpoint") for c in cells if (c / "checkpoint").is_dir()]
+    assert len(tuned) == 4 and {g.config.guidance_scale for g in tuned} == {2.5}

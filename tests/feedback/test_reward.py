@@ -8,7 +8,14 @@ import pytest
 
 from synthbench.data.source import load_data
 from synthbench.feedback.batch import FeedbackError, write_batch
-from synthbench.feedback.reward import RewardModel, RewardSettings, prompt_features, train_reward
+from synthbench.feedback.reward import (
+    RewardModel,
+    RewardSettings,
+    asked_for,
+    prompt_features,
+    prompt_labels,
+    train_reward,
+)
 from synthbench.feedback.store import DB_FILE, Rating, RatingStore
 
 
@@ -90,3 +97,76 @@ def test_prompt_features_are_normalised_and_word_order_matters_a_little():
     f = prompt_features(["OCT: large drusen.", "OCT: drusen large.", ""], 64)
     assert np.allclose(np.linalg.norm(f[:2], axis=1), 1.0) and not f[2].any()
     assert not np.allclose(f[0], f[1]) and f[0] @ f[1] > 0.5
+
+
+def test_fidelity_is_learned_as_what_the_prompt_asks_for(tmp_path):
+    """Real OCT images, each prompted with its own report (rated 3) or with a report of another
+    class (rated 1): the class head learns which prompts an image shows."""
+    from synthbench.cohort import Cohort
+
+    real = load_data("phantom:oct?n=1000&size=32").train.subset(range(600))
+    rng = np.random.default_rng(3)
+    swap = rng.random(len(real)) < 0.5
+    text = list(real.text)
+    for i in np.flatnonzero(swap):  # a report of another class
+        other = rng.choice(np.flatnonzero(real.label != real.label[i]))
+        text[i] = real.text[other]
+    prompted = Cohort.from_arrays(
+        real.images,
+        modality=list(real.modality),
+        label=real.label,
+        label_names=real.label_names,
+        text=text,
+    )
+    folder = tmp_path / "b"
+    write_batch(prompted, folder, checkpoint="-", generator="test", config_hash="-", seed=0)
+    store = RatingStore(folder / DB_FILE)
+    for i in range(len(real)):
+        store.submit(Rating(item_id=f"{i:05d}", rater="r", realism=2, fidelity=1 if swap[i] else 3))
+    model = train_reward([folder], RewardSettings(epochs=60, held_out=0.3, members=2))
+    assert model.labels == ["oct/normal", "oct/drusen", "oct/dme", "oct/cnv"]
+    assert model.agreement["fidelity_spearman"] >= 0.45, model.agreement
+    model.save(tmp_path / "rm")
+    again = RewardModel.load(tmp_path / "rm")
+    assert len(again.nets) == 2
+    pred = again.predict(prompted.images, text)
+    assert np.allclose(pred, model.predict(prompted.images, text))
+    assert pred[~swap, 1].mean() > pred[swap, 1].mean() + 0.5
+
+
+def test_what_a_prompt_asks_for():
+    prompts = [
+        "OCT: RPE elevation from drusen, consistent with dry AMD.",
+        "OCT: No drusen. No fluid. The foveal pit is well formed.",
+        "CXR: Pulmonary nodule in the right upper lobe. Small left pleural effusion.",
+        "a photograph of a cat",
+        "Fundus: normal fundus.",  # a modality the labels lack
+    ]
+    labels = prompt_labels(prompts[:3])
+    assert labels == [
+        "cxr/cardiomegaly",
+        "cxr/effusion",
+        "cxr/consolidation",
+        "cxr/nodule",
+        "oct/normal",
+        "oct/drusen",
+        "oct/dme",
+        "oct/cnv",
+    ]
+    kind, group, want = asked_for(prompts, labels)
+    assert kind.tolist() == [1, 1, 2, 0, 0]
+    assert group[0].tolist() == [0] * 4 + [1] * 4 and group[2].tolist() == [1] * 4 + [0] * 4
+    assert not group[3:].any() and not want[3:].any()
+    assert want[0].tolist() == [0, 0, 0, 0, 0, 1, 0, 0]
+    assert want[1].tolist() == [0, 0, 0, 0, 1, 0, 0, 0]
+    assert want[2].tolist() == [0, 1, 0, 1, 0, 0, 0, 0]
+
+
+def test_a_reward_model_of_an_earlier_form_is_refused_in_one_line(tmp_path):
+    import json
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "reward.json").write_text(json.dumps({"channels": 1, "size": 32}))
+    with pytest.raises(FeedbackError, match=r"earlier synthbench \(format 1") as info:
+        RewardModel.load(tmp_path / "old")
+    assert "\n" not in str(info.value)

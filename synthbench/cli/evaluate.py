@@ -37,6 +37,14 @@ def evaluate(
         str | None,
         typer.Option("--extractor-path", help="weights file (inception) or model folder (local)"),
     ] = None,
+    extractor_data: Annotated[
+        str | None,
+        typer.Option(
+            "--extractor-data",
+            help="data spec whose training split the domain extractor learns from instead of "
+            "REAL's (e.g. a larger simulation of the modality with another seed)",
+        ),
+    ] = None,
     resize: Annotated[
         str | None,
         typer.Option(
@@ -105,6 +113,10 @@ def evaluate(
         )
     if resize is not None and resize not in RESIZE_MODES:
         raise SynthbenchError(f"--resize must be {' or '.join(RESIZE_MODES)}, got {resize!r}")
+    if extractor_data is not None and extractor != "domain":
+        raise SynthbenchError(
+            f"--extractor-data: only the domain extractor trains on data, not {extractor!r}"
+        )
     if json_out is not None:
         output_file(json_out, "--json")
     if out is not None:
@@ -117,6 +129,7 @@ def evaluate(
         extractor=extractor,
         extractor_path=extractor_path,
         resize=resize,
+        extractor_data=extractor_data,
         reference_split=reference_split,
         seed=seed,
         breakdown=breakdown,

@@ -104,9 +104,8 @@ def _flat_value(key: str, value: Any) -> Any:
     if key == "metrics":
         return tuple(value)
     if key == "sampling":  # {name: value} (a suite's table) or ["name=value", ...]
-        items = value.items() if isinstance(value, dict) else None
-        pairs = [f"{k}={v}" for k, v in sorted(items)] if items is not None else value
-        if isinstance(pairs, str) or not all(isinstance(p, str) for p in pairs):
+        pairs = [f"{k}={v}" for k, v in sorted(value.items())] if isinstance(value, dict) else value
+        if not isinstance(pairs, list | tuple) or not all(isinstance(p, str) for p in pairs):
             raise FeedbackError(
                 f"sampling: a table of sampling settings or a list of 'name=value', got {value!r}"
             )

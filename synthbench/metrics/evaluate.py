@@ -45,6 +45,10 @@ class EvalSettings:
     extractor: str = "domain"
     extractor_path: str | None = None
     resize: str | None = None
+    #: a data spec whose training split the ``domain`` extractor trains on instead of the real
+    #: data's (e.g. a larger simulation of the same modality with another seed); none of its
+    #: images may be among the real validation or test images
+    extractor_data: str | None = None
     reference_split: str = "train"
     seed: int = 0
     breakdown: bool = True
@@ -78,6 +82,36 @@ def get_extractor(name: str) -> type[FeatureExtractor]:
     return registry.feature_extractors.get(name)
 
 
+def extractor_training(spec: str, real: RealData) -> Cohort:
+    """The training split of ``spec`` kept to the real data's modalities: what the ``domain``
+    extractor learns from in place of ``real.train``. Refused where it lacks one of those
+    modalities or holds an image of the real validation or test split."""
+    import hashlib
+
+    from synthbench.data.source import load_data
+
+    def image_digests(cohort: Cohort) -> set[str]:
+        return {hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images}
+
+    data = load_data(spec)
+    want = sorted(set(real.train.modality.tolist()))
+    have = set(data.train.modality.tolist())
+    missing = [m for m in want if m not in have]
+    if missing:
+        raise SynthbenchError(
+            f"extractor_data {spec!r} has no {', '.join(missing)} images; it must hold every "
+            f"modality of the real data ({', '.join(want)})"
+        )
+    train = data.train.subset(np.flatnonzero(np.isin(data.train.modality, want)))
+    shared = image_digests(train) & (image_digests(real.val) | image_digests(real.test))
+    if shared:
+        raise SynthbenchError(
+            f"extractor_data {spec!r} holds {len(shared)} of the real validation or test images; "
+            "give a simulation with another seed, or other data"
+        )
+    return train
+
+
 def evaluate(
     real: RealData,
     synthetic: Cohort,
@@ -99,7 +133,9 @@ def evaluate(
     metric_classes = [(name, get_metric(name)) for name in dict.fromkeys(metrics)]
     cache = FeatureCache(settings.cache_dir, enabled=settings.use_cache)
     extractor = get_extractor(settings.extractor).create(
-        real.train,
+        extractor_training(settings.extractor_data, real)
+        if settings.extractor_data
+        else real.train,
         cache=cache,
         path=settings.extractor_path,
         seed=settings.seed,

@@ -214,6 +214,7 @@ def _quality(payload: dict[str, Any], work: Path, store: Store, key: str) -> dic
         extractor=payload["extractor"],
         extractor_path=payload["extractor_path"],
         resize=payload.get("resize"),
+        extractor_data=payload.get("extractor_data"),
         reference_split=payload["reference_split"],
         seed=payload["seed"],
         breakdown=False,

@@ -407,6 +407,7 @@ def make_plan(suite: Suite) -> Plan:
             "extractor_path": check.extractor_path,
             # only when set, so suites without it keep their cell keys
             **({"resize": check.resize} if check.resize else {}),
+            **({"extractor_data": check.extractor_data} if check.extractor_data else {}),
             "reference_split": check.reference_split,
             "n": n_ref,
             "seed": suite.sampling_seed,
@@ -462,7 +463,11 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
                     sorted(
                         {
                             **ref.settings,
-                            **({"sampling": dict(sorted(entry.sampling.items()))} if entry.sampling else {}),
+                            **(
+                                {"sampling": dict(sorted(entry.sampling.items()))}
+                                if entry.sampling
+                                else {}
+                            ),
                         }.items()
                     )
                 ),

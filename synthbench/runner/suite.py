@@ -120,6 +120,9 @@ class QualityCheck(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["fd", "kd", "prdc", "memorisation"])
     extractor: str = "domain"
     extractor_path: str | None = None
+    #: a data spec the ``domain`` extractor trains on instead of ``data``'s training split (a
+    #: larger simulation of the same modality with another seed, where 200 images teach it little)
+    extractor_data: str | None = None
     #: the Inception extractor's resizing: clean-fid's ``clean`` or ``legacy`` (None: its default)
     resize: Literal["clean", "legacy"] | None = None
     #: the real split to compare with; the domain extractor and the generators train on ``train``
@@ -280,6 +283,17 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
         for metric in check.metrics:
             known(registry.metrics, metric, f"{key}.metrics")
         known(registry.feature_extractors, check.extractor, f"{key}.extractor")
+        if check.extractor_data is not None:
+            if check.extractor != "domain":
+                fail(
+                    f"{key}.extractor_data",
+                    f"only the domain extractor trains on data; this block's is {check.extractor!r}",
+                )
+            try:
+                spec = DataSpec.parse(check.extractor_data)
+                get_source(spec.source).options(spec)
+            except SynthbenchError as exc:
+                fail(f"{key}.extractor_data", str(exc))
 
     for i, ref in enumerate(suite.refinement):
         _check_refinement(suite, ref, f"refinement[{i}]", fail)

@@ -157,3 +157,32 @@ def test_clean_fid_torchscript_file_is_read(oct_data, clean_fid_like, tmp_path, 
     assert clean.value != pytest.approx(row.value, rel=1e-3)
     with pytest.raises(SynthbenchError, match="resize mode 'bicubic' is not one of clean, legacy"):
         InceptionExtractor(weights, resize="bicubic")
+
+
+def test_domain_encoder_trained_on_other_data(tmp_path):
+    """extractor_data: the domain extractor learns from another simulation of the modality (its
+    identity, in every row, says so); data without the modality, or holding real validation or
+    test images, is refused in one line."""
+    from synthbench.data.source import load_data
+    from synthbench.metrics.evaluate import EvalSettings, evaluate
+
+    real = load_data("phantom:oct?n=120&size=16")
+    synthetic = load_data("phantom:oct?n=60&size=16&seed=5").train
+    rows = {}
+    for other in (None, "phantom:oct?n=200&size=16&seed=9"):
+        settings = EvalSettings(extractor_data=other, reference_split="test", cache_dir=tmp_path)
+        result = evaluate(real, synthetic, ["fd"], settings)
+        rows[other] = result.rows[0]
+    assert (
+        rows[None].feature_extractor != rows["phantom:oct?n=200&size=16&seed=9"].feature_extractor
+    )
+    assert rows[None].value != rows["phantom:oct?n=200&size=16&seed=9"].value
+    bad = {
+        "phantom:fundus?n=60&size=16": "has no oct images",
+        # the same patients split otherwise: its training split holds real test images
+        "phantom:oct?n=120&size=16&split=0.9,0.05,0.05": "of the real validation or test images",
+    }
+    for spec, needle in bad.items():
+        with pytest.raises(SynthbenchError, match=needle) as info:
+            evaluate(real, synthetic, ["fd"], EvalSettings(extractor_data=spec, cache_dir=tmp_path))
+        assert "\n" not in str(info.value)

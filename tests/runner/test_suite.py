@@ -148,6 +148,25 @@ BAD = {
         GOOD + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\nresize = "nearest"\n',
         "quality.0.resize",
     ),
+    "extractor data for an extractor that does not train": (
+        GOOD
+        + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\nextractor = "inception"\n'
+        + 'extractor_data = "phantom:oct?n=100&seed=3"\n',
+        "quality[0].extractor_data: only the domain extractor trains on data",
+    ),
+    "extractor data that is no data spec": (
+        GOOD
+        + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\n'
+        + 'extractor_data = "nosuch:oct"\n',
+        "quality[0].extractor_data",
+    ),
+    "refinement sampling that is no sampling setting": (
+        GOOD
+        + REFINE.format(
+            generator="minim", methods='["dpo"]', settings="settings = { sampling = 3 }"
+        ),
+        "sampling: a table of sampling settings",
+    ),
     "refinement of a generator without a checkpoint": (
         GOOD + REFINE.format(generator="classical-aug", methods='["raft"]', settings=""),
         "refinement[0].generator: 'classical-aug' needs a checkpoint",

@@ -14,7 +14,10 @@ independent draws of one base for the same prompts (candidate ``k`` of every ima
   ``domain`` extractor, trained on the real training images, and the same seed);
 - the FD of the first ``m`` draws pooled (``m`` x the batch size), for each ``m`` from 1 to
   ``K``: how far the value is from that of many images (FD is biased upward at few images);
-- the real-vs-real floor: the validation split against the test split.
+- the real-vs-real floor: the validation split against the test split;
+- with ``--prompt-sets R``: one draw of the base (as the pool's was drawn) for each of the
+  prompt sets rounds 0 to R-1 of the same seed use (fresh held-out reports each round): how far
+  FD moves with the prompts alone, as a round's batch moves from round 0's.
 
 It writes ``fd.json``, ``fd.md`` and a ``manifest.json`` under ``--out`` and prints the table.
 """
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--modality", required=True)
     parser.add_argument("--seed", type=int, default=0, help="the extractor's seed (a round's)")
+    parser.add_argument("--prompt-sets", type=int, default=0, help="rounds 0..R-1's prompts")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -69,6 +73,22 @@ def main() -> None:
     draws = [fd(pool.subset(k * n + np.arange(n))) for k in range(k_all)]
     pooled = {m: fd(pool.subset(np.arange(m * n))) for m in range(1, k_all + 1)}
     floor = fd(real.val)
+    by_prompts = {}
+    if args.prompt_sets:
+        from synthbench.feedback.rounds import round_prompts
+        from synthbench.generators.base import load_generator
+        from synthbench.generators.conditions import Conditions
+        from synthbench.generators.shipped import resolve_checkpoint
+
+        gen = load_generator(resolve_checkpoint(drawn["checkpoint"]))
+        gen.config = gen.config.with_sampling(drawn.get("sampling", []))
+        for r in range(args.prompt_sets):
+            prompts = round_prompts(real, drawn["prompts"], drawn["seed"], r)
+            conditions = Conditions.from_prompts(
+                [p for p in prompts for _ in range(drawn["per_prompt"])]
+            )
+            # a sampling seed of its own, apart from the pool's (seed * 1000 + 100 + k)
+            by_prompts[r] = fd(gen.sample(conditions, seed=drawn["seed"] * 1000 + 900 + r))
     values = np.asarray(draws)
     summary = {
         "images_per_draw": n,
@@ -85,6 +105,7 @@ def main() -> None:
         ),
         "pooled": {str(m * n): v for m, v in pooled.items()},
         "real_vs_real": floor,
+        "by_round_prompts": {str(r): v for r, v in by_prompts.items()},
         "n_real_val": len(real.val),
         "n_real_test": len(real.test),
     }
@@ -103,6 +124,13 @@ def main() -> None:
         "|---|" + "---|" * (len(pooled) + 1),
         "| FD | " + " | ".join(f"{v:.3g}" for v in pooled.values()) + f" | {floor:.3g} |",
     ]
+    if by_prompts:
+        lines += [
+            "",
+            "| one draw on the prompts of round | " + " | ".join(map(str, by_prompts)) + " |",
+            "|---|" + "---|" * len(by_prompts),
+            "| FD | " + " | ".join(f"{v:.3g}" for v in by_prompts.values()) + " |",
+        ]
     text = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fd.md").write_text(text + "\n")
@@ -116,7 +144,11 @@ def main() -> None:
         **environment(),
         "threads": args.threads,
         "device": "cpu",
-        "precision": {"candidates": "as drawn (see the pool's run)", "metrics": "fp32"},
+        "precision": {
+            "candidates": "as drawn (see the pool's run)",
+            **({"prompt sets": gen.sampling_precision()} if by_prompts else {}),
+            "metrics": "fp32",
+        },
         "seconds": round(time.perf_counter() - started, 1),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

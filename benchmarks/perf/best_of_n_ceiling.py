@@ -236,9 +236,24 @@ def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: floa
         "threads": args.threads,
         "device": "cpu",
         "precision": {"sampling": sampling, "rating and scoring": "fp32"},
+        **({"reward_model": reward_form()} if args.reward else {}),
         "seconds": round(time.perf_counter() - started, 1),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def reward_form() -> dict:
+    """The form of the reward model ``--reward`` learns (reward.json's ``format``)."""
+    from synthbench.feedback.reward import FORMAT, RewardSettings
+
+    return {"format": FORMAT, "members": RewardSettings().members}
+
+
+#: how the summary names each saved form of the reward model (a run without the record: form 1)
+REWARD_FORMS = {
+    1: "one network, fidelity from the words' hashes",
+    2: "fidelity from a class head, ensemble of {members}",
+}
 
 
 def summary(root: Path) -> str:
@@ -252,9 +267,9 @@ def summary(root: Path) -> str:
         "|---|---|---|---|---|---|",
     ]
     learned = [
-        "| base, modality, seed | candidates | the learned reward model's pick: Δ top-rated / "
-        "Δ adherence / Δ FD / near copies |",
-        "|---|---|---|",
+        "| base, modality, seed | reward model | candidates | the learned reward model's pick: "
+        "Δ top-rated / Δ adherence / Δ FD / near copies |",
+        "|---|---|---|---|",
     ]
     for folder in sorted(p.parent for p in root.glob("*/manifest.json")):
         info = json.loads((folder / "manifest.json").read_text())
@@ -274,15 +289,21 @@ def summary(root: Path) -> str:
             f"{drawn['checkpoint'].removeprefix('shipped:')}"
             f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']}"
         )
+        form = info.get("reward_model", {"format": 1})
         for pick in (p for p in figures if p.startswith("reward of ")):
-            learned.append(f"| {run} | {pick.split()[-1]} | {_change(base, figures[pick])} |")
-        lines.append(
+            learned.append(
+                f"| {run} | {REWARD_FORMS[form['format']].format(**form)} | {pick.split()[-1]} "
+                f"| {_change(base, figures[pick])} |"
+            )
+        line = (
             f"| {run} "
             f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "
             f"/ {base['near_copy_share']:.1%} | {real:.1%} "
             f"| {_change(base, figures[f'rater-capped of {k}'])} "
             f"| {_change(base, figures[f'rater-best of {k}'])} |"
         )
+        if line not in lines:  # a rerun of a pool (to try another reward model) picks alike
+            lines.append(line)
     if len(learned) > 2:  # runs with --reward: its picks, as round 1 of best-of-n makes them
         lines += ["", *learned]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ and a documented one that no longer exists fails too. The examples in docs/plugi
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import types
@@ -30,6 +31,7 @@ RENDERED = {
     "README.md": "results/quick",
     "docs/performance.md": "results/solver-steps",
     "docs/feedback.md": "results/feedback",
+    "docs/feedback-guidance3.md": "results/feedback-guidance3",
     "docs/transfer.md": "results/transfer",
     "docs/four-modalities.md": "results/four-modalities",
 }
@@ -428,8 +430,17 @@ def test_best_of_n_ceiling_table_is_the_results_summary():
     runs = sorted(p.parent for p in folder.glob("*/manifest.json"))
     assert runs, f"{folder} holds no run"
     table = module.summary(folder)
-    assert len(table.split("\n\n")[0].splitlines()) == 2 + len(runs)
+    # one line per pool: a rerun of a pool with another reward model adds only a learned pick
+    manifests = [json.loads((run / "manifest.json").read_text()) for run in runs]
+    pools = {json.dumps([m["drawn"], str(m["k"])], sort_keys=True) for m in manifests}
+    assert len(table.split("\n\n")[0].splitlines()) == 2 + len(pools)
     assert table in (DOCS / "feedback.md").read_text()
+
+
+def test_fd_noise_table_is_the_results_table():
+    """docs/feedback-guidance3.md's FD noise table is the one benchmarks/perf/fd_noise.py wrote."""
+    table = (ROOT / "results" / "fd-noise" / "oct4-g3" / "fd.md").read_text().strip()
+    assert table in (DOCS / "feedback-guidance3.md").read_text()
 
 
 def test_extractor_check_table_is_the_results_table():

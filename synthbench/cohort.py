@@ -603,6 +603,17 @@ def _leaf_values(array: Any) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False)
 
 
+def row_digests(cohort: Cohort) -> list[str]:
+    """The SHA-1 of each image's bytes: how the runner tells which real images a model saw."""
+    import hashlib
+
+    return [hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images]
+
+
+def image_digests(cohort: Cohort) -> frozenset[str]:
+    return frozenset(row_digests(cohort))
+
+
 def is_cohort_dir(path: str | Path) -> bool:
     """True when ``path`` is a folder written by :meth:`Cohort.save`."""
     return (Path(path) / INFO_FILE).is_file()

@@ -86,12 +86,8 @@ def extractor_training(spec: str, real: RealData) -> Cohort:
     """The training split of ``spec`` kept to the real data's modalities: what the ``domain``
     extractor learns from in place of ``real.train``. Refused where it lacks one of those
     modalities or holds an image of the real validation or test split."""
-    import hashlib
-
+    from synthbench.cohort import image_digests
     from synthbench.data.source import load_data
-
-    def image_digests(cohort: Cohort) -> set[str]:
-        return {hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images}
 
     data = load_data(spec)
     want = sorted(set(real.train.modality.tolist()))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthbench.cohort import image_digests, row_digests
 from synthbench.errors import SynthbenchError
 from synthbench.runner.suite import GeneratorEntry, Suite
 
@@ -162,15 +163,6 @@ def load_payload_data(payload: dict[str, Any]) -> RealData:
     """The real data a cell reads (the spec's splits, filtered to its modalities)."""
     mods = payload.get("modalities")
     return _load(payload["spec"], tuple(mods) if mods else None)
-
-
-def row_digests(cohort: Cohort) -> list[str]:
-    """The SHA-1 of each image's bytes: how the runner tells which real images a model saw."""
-    return [hashlib.sha1(img.tobytes()).hexdigest() for img in cohort.images]
-
-
-def image_digests(cohort: Cohort) -> frozenset[str]:
-    return frozenset(row_digests(cohort))
 
 
 # ---------------------------------------------------------------------------------- planning

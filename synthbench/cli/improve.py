@@ -48,6 +48,13 @@ def improve(
     ] = None,
     n_prompts: Annotated[int, typer.Option(help="--rounds: prompts per round's batch")] = 150,
     per_prompt: Annotated[int, typer.Option(help="--rounds: images per prompt")] = 2,
+    eval_prompts: Annotated[
+        int,
+        typer.Option(
+            help="--rounds: score every round on a held-out batch of this many test-split "
+            "reports, the same in every round (0: score the batch the round learns from)"
+        ),
+    ] = 0,
     n_candidates: Annotated[
         int, typer.Option("--n-candidates", help="best-of-n and raft: candidates per image")
     ] = 4,
@@ -105,6 +112,7 @@ def improve(
     round_settings = RoundSettings(
         n_prompts=n_prompts,
         per_prompt=per_prompt,
+        eval_prompts=eval_prompts,
         rater=RaterSettings(n_real=rater_n_real, seed=seed),
         refine=settings,
         seed=seed,

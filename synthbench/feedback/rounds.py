@@ -14,8 +14,15 @@ and ``round``):
 - the quality metrics asked for (default FD against the test split, CAS, prompt adherence and
   memorisation, whose ``near_copy_share`` would show a model copying its training images).
 
+With ``eval_prompts`` set, the batch above is only learned from: every round also samples a
+held-out evaluation batch (``eval/``) for the same ``eval_prompts`` reports of the test split
+(drawn with the test split's class mix) with the same seed, has it rated, and the rows describe
+that batch (protocol ``held-out``). No reward model learns from it, and a round's change from
+round 0 is then measured on the same prompts and noise, not on a fresh draw whose class mix and
+wording move FD by more than the change itself (docs/feedback-guidance3.md).
+
 A round folder holds ``checkpoint/`` (rounds > 0), ``reward/`` (where used), ``batch/`` (with
-its ratings) and ``rows.jsonl``; it is written whole and renamed into place, so a killed run
+its ratings), ``eval/`` (with ``eval_prompts``) and ``rows.jsonl``; it is written whole and renamed into place, so a killed run
 resumes at the first round without one.
 
     synthbench improve shipped:minim-oct-brain_mri --rounds 3 --rater simulated \\
@@ -41,6 +48,10 @@ if TYPE_CHECKING:
     from synthbench.results import ResultRow
 
 ROWS_FILE = "rows.jsonl"
+#: the protocol of rows scored on the held-out evaluation batch
+HELD_OUT = "held-out"
+#: the sampling seed of the evaluation batch is ``seed * 1000 + EVAL_SEED`` in every round
+EVAL_SEED = 500
 DEFAULT_METRICS = ("fd", "cas", "prompt-adherence", "memorisation")
 
 
@@ -50,6 +61,9 @@ class RoundSettings:
 
     n_prompts: int = 150
     per_prompt: int = 2
+    #: > 0: every round is scored on a held-out batch of this many test-split reports
+    #: (``per_prompt`` images each), the same prompts and sampling seed in every round
+    eval_prompts: int = 0
     metrics: tuple[str, ...] = DEFAULT_METRICS
     rater: RaterSettings = field(default_factory=RaterSettings)
     refine: RefineSettings = field(default_factory=RefineSettings)
@@ -59,6 +73,7 @@ class RoundSettings:
     KEYS: ClassVar[dict[str, str]] = {
         "n_prompts": "",
         "per_prompt": "",
+        "eval_prompts": "",
         "metrics": "",
         "noise": "rater",
         "bias": "rater",
@@ -98,6 +113,10 @@ class RoundSettings:
             raise FeedbackError(
                 f"n_prompts and per_prompt must be at least 1, got {self.n_prompts} and {self.per_prompt}"
             )
+        if self.eval_prompts < 0:
+            raise FeedbackError(
+                f"eval_prompts must be 0 (score the learning batch) or more, got {self.eval_prompts}"
+            )
 
 
 def _flat_value(key: str, value: Any) -> Any:
@@ -120,6 +139,30 @@ def round_prompts(real: RealData, n: int, seed: int, round_index: int) -> list[s
         raise FeedbackError(f"{real.spec}: the validation split has no reports to prompt with")
     rng = np.random.default_rng([seed, round_index, 0x9E1])
     return [reports[i] for i in rng.choice(len(reports), n, replace=n > len(reports))]
+
+
+def evaluation_prompts(real: RealData, n: int, seed: int) -> list[str]:
+    """``n`` reports of the test split in its class mix (largest-remainder shares of every
+    modality and class, or set of findings), the same for every round of a chain: prompts no
+    round learns from, for the split FD is measured against. More than the split holds repeats
+    its reports."""
+    test = real.test
+    rows = np.array([i for i, t in enumerate(test.text) if t], dtype=np.int64)
+    if not len(rows):
+        raise FeedbackError(f"{real.spec}: the test split has no reports to evaluate with")
+    strata: dict[tuple[Any, ...], list[int]] = {}
+    for i in rows:
+        cls = tuple(test.findings[i].tolist()) if test.multilabel else int(test.label[i])
+        strata.setdefault((str(test.modality[i]), cls), []).append(int(i))
+    keys = sorted(strata)
+    exact = np.array([n * len(strata[k]) / len(rows) for k in keys])
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact, kind="stable")[: n - counts.sum()]] += 1
+    rng = np.random.default_rng([seed, 0xE7A1])
+    picked = [
+        i for k, c in zip(keys, counts) for i in np.resize(rng.permutation(strata[k]), c).tolist()
+    ]
+    return [test.text[i] for i in rng.permutation(picked)]
 
 
 def run_round(
@@ -179,11 +222,17 @@ def round_into(
         gen, reward = refine(method, parent, base, batches, work, settings.refine)
         gen.save(work / "checkpoint")
         checkpoint = final / "checkpoint"
-    cohort = _rate_batch(gen, checkpoint, real, round_index, work / "batch", settings)
-    rows = round_rows(
-        cohort, work / "batch", reward, real, round_index, method, settings, cache_dir
-    )
+    s = settings
+    prompts = round_prompts(real, s.n_prompts, s.seed, round_index)
+    cohort = _rate_batch(gen, checkpoint, prompts, s.seed * 1000 + round_index, work / "batch", s)
+    scored = work / "batch"
+    if s.eval_prompts:
+        prompts = evaluation_prompts(real, s.eval_prompts, s.seed)
+        scored = work / "eval"
+        cohort = _rate_batch(gen, checkpoint, prompts, s.seed * 1000 + EVAL_SEED, scored, s)
+    rows = round_rows(cohort, scored, reward, real, round_index, method, settings, cache_dir)
     for row in rows:
+        row.protocol = HELD_OUT if s.eval_prompts else ""
         row.generator = gen.name
         row.generator_config_hash = gen.config_hash
         row.precision = gen.sampling_precision()  # the arithmetic that made the batch
@@ -192,14 +241,13 @@ def round_into(
 
 
 def _rate_batch(
-    gen: Any, checkpoint: Path, real: RealData, round_index: int, folder: Path, s: RoundSettings
+    gen: Any, checkpoint: Path, prompts: list[str], seed: int, folder: Path, s: RoundSettings
 ) -> Cohort:
+    """``per_prompt`` images of every prompt, sampled with ``seed``, written and rated."""
     from synthbench.feedback.batch import write_batch
     from synthbench.feedback.rater import simulate
     from synthbench.generators.conditions import Conditions
 
-    prompts = round_prompts(real, s.n_prompts, s.seed, round_index)
-    seed = s.seed * 1000 + round_index
     conditions = Conditions.from_prompts([p for p in prompts for _ in range(s.per_prompt)])
     cohort = gen.sample(conditions, seed=seed)
     write_batch(

@@ -1,9 +1,10 @@
 """Per-round tables and plots of refinement runs (rows of task ``refine``, qualifiers ``method``
 and ``round``; see :mod:`synthbench.feedback.rounds`).
 
-One table per data set: a row per method and round (round 0, the base model, first), each metric
-as mean and 95% t interval over seeds, and the change from round 0 (points for shares, relative
-for FD).
+One table per data set and protocol (rounds scored on the batch they learn from, or on a
+held-out batch, protocol ``held-out``): a row per method and round (round 0, the base model,
+first), each metric as mean and 95% t interval over seeds, and the change from round 0 with its
+95% t interval over the seeds' paired changes (points for shares, relative for FD).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SHARES = ("top_rated", "top_fidelity", "top_realism", "prompt_adherence", "near_
 @dataclass
 class RoundsTable:
     dataset: str
+    protocol: str = ""
     #: (method, round) -> column id -> seed -> value
     values: dict[tuple[str, int], dict[str, dict[int, float]]] = field(default_factory=dict)
 
@@ -46,31 +48,31 @@ class RoundsTable:
     def ordered(self) -> list[tuple[str, int]]:
         return sorted(self.values, key=lambda k: (k[1] > 0, k[0], k[1]))
 
-    def change(self, method: str, round_index: int, column: str) -> float | None:
-        """Mean paired change from round 0 over the seeds both have (points x 100 for shares,
-        relative for FD, plain difference otherwise)."""
+    def change(self, method: str, round_index: int, column: str) -> Stat | None:
+        """Change from round 0, paired by seed over the seeds both have, as mean and 95% t
+        interval: relative for FD (each seed's FD over its round 0's, less 1), a plain
+        difference otherwise (x 100 for points of shares)."""
         now = self.values.get((method, round_index), {}).get(column, {})
         base = self.values.get(("base", 0), {}).get(column, {})
         seeds = sorted(set(now) & set(base))
-        if not seeds:
-            return None
-        diffs = [now[s] - base[s] for s in seeds]
-        mean = sum(diffs) / len(diffs)
         if column == "fd":
-            b = sum(base[s] for s in seeds) / len(seeds)
-            return mean / b if b else None
-        return mean
+            seeds = [s for s in seeds if base[s]]
+            diffs = [now[s] / base[s] - 1.0 for s in seeds]
+        else:
+            diffs = [now[s] - base[s] for s in seeds]
+        return mean_ci(diffs) if diffs else None
 
 
 def rounds_tables(rows: Sequence[ResultRow]) -> list[RoundsTable]:
-    tables: dict[str, RoundsTable] = {}
+    tables: dict[tuple[str, str], RoundsTable] = {}
     for r in rows:
         if r.task != "refine" or "round" not in r.qualifiers:
             continue
         rest = {k: v for k, v in r.qualifiers.items() if k not in ("method", "round")}
         for column, metric, quals, _label, _hib in COLUMNS:
             if r.metric == metric and rest == quals:
-                table = tables.setdefault(r.dataset, RoundsTable(r.dataset))
+                where = (r.dataset, r.protocol)
+                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol))
                 key = (r.qualifiers.get("method", ""), int(r.qualifiers["round"]))
                 seed = r.seed if r.seed is not None else 0
                 table.values.setdefault(key, {}).setdefault(column, {})[seed] = r.value
@@ -87,6 +89,18 @@ def _fmt(column: str, s: Stat | None) -> str:
     return text
 
 
+def _fmt_change(column: str, s: Stat | None) -> str:
+    """``+20.0 pts [12.1, 27.9]`` for shares, ``-21.0% [-40.2, -1.8]`` for FD."""
+    if s is None:
+        return ""
+    sign = "+" if s.mean >= 0 else "-"
+    unit = "%" if column == "fd" else " pts"
+    text = f"{sign}{abs(s.mean) * 100:.1f}{unit}"
+    if s.n > 1:
+        text += f" [{s.low * 100:+.1f}, {s.high * 100:+.1f}]"
+    return text
+
+
 def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
     """Header and body: method, round, seeds, each column, then the change from round 0 of the
     top-rated and fidelity-3 shares, prompt adherence and FD."""
@@ -99,19 +113,14 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
         n = max((s.n for s in stats if s is not None), default=0)
         row = [method, str(r), str(n), *(_fmt(c[0], s) for c, s in zip(present, stats))]
         for column in ("top_rated", "top_fidelity", "prompt_adherence", "fd"):
-            d = t.change(method, r, column) if r else None
-            if d is None:
-                row.append("")
-            elif column == "fd":
-                row.append(f"{d:+.1%}")
-            else:
-                row.append(f"{d * 100:+.1f} pts")
+            row.append(_fmt_change(column, t.change(method, r, column) if r else None))
         body.append(row)
     return header, body
 
 
 def rounds_title(t: RoundsTable) -> str:
-    return f"{t.dataset} · refinement rounds (simulated rater)"
+    prompts = ", held-out prompts" if t.protocol == "held-out" else ""
+    return f"{t.dataset} · refinement rounds (simulated rater{prompts})"
 
 
 def rounds_plot(t: RoundsTable) -> str | None:

@@ -159,6 +159,50 @@ def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
     assert (out / "round-1" / "rows.jsonl").stat().st_mtime_ns == stamp
 
 
+def test_evaluation_prompts_follow_the_test_split_and_stay_put():
+    from collections import Counter
+
+    from synthbench.feedback.rounds import evaluation_prompts, round_prompts
+
+    real = load_data("phantom:oct?n=400&size=16")
+    test = real.test
+    prompts = evaluation_prompts(real, 40, seed=3)
+    assert prompts == evaluation_prompts(real, 40, seed=3)  # the same in every round
+    assert set(prompts) <= set(test.text) and not set(prompts) & set(real.val.text)
+    # each class's share of the prompts is the test split's, to within one prompt
+    class_of = {t: int(c) for t, c in zip(test.text, test.label)}
+    got = Counter(class_of[p] for p in prompts)
+    want = Counter(int(c) for c in test.label)
+    for c, k in want.items():
+        assert abs(got[c] - 40 * k / len(test)) < 1, (c, got, want)
+    assert len(set(prompts)) == 40  # drawn without repeats while the split has enough
+    # more than the split holds: every report, some twice
+    many = evaluation_prompts(real, len(test) + 5, seed=3)
+    assert len(many) == len(test) + 5 and set(many) == set(test.text)
+    # the learning prompts are fresh every round, from the validation split
+    assert round_prompts(real, 20, 3, 0) != round_prompts(real, 20, 3, 1)
+
+
+def test_rounds_scored_on_held_out_prompts(minim_checkpoint, tmp_path):
+    from synthbench.feedback.batch import load_batch
+
+    out = tmp_path / "rounds"
+    args = [minim_checkpoint, "--rounds", "1", "--rater", "simulated", "--data", SPEC]
+    result = _improve(*args, "--method", "best-of-n", *TINY, "--eval-prompts", "6", "--out", out)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert {r["protocol"] for r in rows} == {"held-out"}
+    assert {r["n_synth"] for r in rows if r["metric"] == "top_rated"} == {12}
+    learn = [load_batch(out / f"round-{r}" / "batch") for r in (0, 1)]
+    held = [load_batch(out / f"round-{r}" / "eval") for r in (0, 1)]
+    assert len(learn[0].items) == 16 and len(held[0].items) == 12
+    # the evaluation batch: the same prompts and sampling seed in both rounds; learning: fresh
+    assert [i.prompt for i in held[0].items] == [i.prompt for i in held[1].items]
+    assert held[0].seed == held[1].seed != learn[0].seed
+    assert [i.prompt for i in learn[0].items] != [i.prompt for i in learn[1].items]
+    assert "held-out prompts" in (out / "rounds.md").read_text()
+
+
 def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
     cases = [
         (["--rounds", "1", "--data", SPEC], "--rater simulated"),
@@ -166,6 +210,10 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
         (["--rounds", "0", "--rater", "simulated", "--data", SPEC], "--rounds"),
         (["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--method", "ppo"], "ppo"),
         (["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--set", "size=8"], "size"),
+        (
+            ["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--eval-prompts", "-1"],
+            "eval_prompts",
+        ),
         ([], "--ratings"),
     ]
     for extra, needle in cases:

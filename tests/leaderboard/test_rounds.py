@@ -1,0 +1,62 @@
+"""Per-round refinement tables from hand-made rows: changes from round 0 are paired by seed with
+their 95% interval, FD's relative per seed, and each protocol gets a table of its own."""
+
+import math
+
+import pytest
+
+from synthbench.leaderboard import render
+from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title
+from synthbench.results import ResultRow
+
+
+def _row(method, round_index, metric, value, seed, protocol=""):
+    return ResultRow(
+        task="refine",
+        dataset="phantom:oct",
+        metric=metric,
+        qualifiers={"method": method, "round": str(round_index)},
+        value=value,
+        seed=seed,
+        protocol=protocol,
+    )
+
+
+def _rows(protocol=""):
+    # round 0 and best-of-n round 1 over three seeds; top-rated rises 0.10, 0.20, 0.30
+    # and FD moves -10%, -20%, +0% against each seed's own round 0
+    base_top, base_fd = [0.2, 0.3, 0.1], [2.0, 1.0, 4.0]
+    rows = []
+    for seed in range(3):
+        rows += [
+            _row("base", 0, "top_rated", base_top[seed], seed, protocol),
+            _row("base", 0, "fd", base_fd[seed], seed, protocol),
+            _row("best-of-n", 1, "top_rated", base_top[seed] + 0.1 * (seed + 1), seed, protocol),
+            _row("best-of-n", 1, "fd", base_fd[seed] * (0.9, 0.8, 1.0)[seed], seed, protocol),
+        ]
+    return rows
+
+
+def test_changes_are_paired_by_seed_with_their_interval():
+    (table,) = rounds_tables(_rows())
+    top = table.change("best-of-n", 1, "top_rated")
+    assert top.mean == pytest.approx(0.2) and top.n == 3
+    half = 4.302653 * 0.1 / math.sqrt(3)  # sd of 0.1, 0.2, 0.3 is 0.1
+    assert (top.low, top.high) == pytest.approx((0.2 - half, 0.2 + half))
+    fd = table.change("best-of-n", 1, "fd")
+    # the mean of each seed's relative change, not the change of the mean FD (-5.7% here)
+    assert fd.mean == pytest.approx(-0.1)
+    header, body = rounds_table(table)
+    row = dict(zip(header, body[1]))
+    assert row["Δ top-rated"] == f"+20.0 pts [{(0.2 - half) * 100:+.1f}, {(0.2 + half) * 100:+.1f}]"
+    assert row["Δ FD"].startswith("-10.0% [")
+    assert dict(zip(header, body[0]))["Δ FD"] == ""  # round 0 has no change
+
+
+def test_held_out_rows_get_a_table_of_their_own():
+    tables = rounds_tables(_rows() + _rows("held-out"))
+    assert [t.protocol for t in tables] == ["", "held-out"]
+    assert rounds_title(tables[0]).endswith("(simulated rater)")
+    assert rounds_title(tables[1]).endswith("(simulated rater, held-out prompts)")
+    md = render(_rows("held-out"), "md")
+    assert "refinement rounds (simulated rater, held-out prompts)" in md

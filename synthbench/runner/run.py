@@ -57,6 +57,7 @@ def run_suite(
     on_event: Callable[[str, Outcome | None, int, int], None] | None = None,
 ) -> RunReport:
     """Run a (checked) suite; finished cells in ``cache`` are reused, never recomputed."""
+    from synthbench.machine import environment
     from synthbench.runner.executors import default_workers
 
     if executor not in EXECUTORS:
@@ -66,6 +67,8 @@ def run_suite(
     t0 = time.perf_counter()
     plan = make_plan(suite)
     plan_seconds = time.perf_counter() - t0
+    # the code and machine as the run starts: a commit made while it runs is not its code
+    started = environment()
     store = Store(cache if cache is not None else default_cache())
     workers = workers or default_workers()
     report = RunReport(out, [])
@@ -93,7 +96,9 @@ def run_suite(
                 on_event("cell", outcome, len(todo), len(plan.cells))
         report.rows = collect_rows(plan, store)
         report.seconds = time.perf_counter() - t0
-        manifest = _manifest(plan, store, report, executor, workers, threads, timings, plan_seconds)
+        manifest = _manifest(
+            plan, store, report, started, executor, workers, threads, timings, plan_seconds
+        )
         write_results(out, report.rows, manifest, _artifacts(plan, store))
     return report
 
@@ -193,20 +198,21 @@ def _manifest(
     plan: Plan,
     store: Store,
     report: RunReport,
+    started: dict[str, Any],
     executor: str,
     workers: int,
     threads: int,
     timings: dict[str, float],
     plan_seconds: float,
 ) -> dict[str, Any]:
-    from synthbench.machine import environment
-
     counts: dict[str, int] = {}
     for cell in plan.cells.values():
         counts[cell.kind] = counts.get(cell.kind, 0) + 1
     return {
         "suite": json.loads(plan.suite.model_dump_json(by_alias=True)),
-        **environment(),
+        **started,
+        # the commits the cells behind the rows ran at (earlier runs' where cells were reused)
+        "row_commits": sorted({r.git_sha for r in report.rows}),
         "device": {
             "downstream and quality": "cpu",
             "sampling": _per_generator(plan, store, "device", "unrecorded"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from synthbench.results import ResultRow, read_results
+from synthbench.results import ResultRow, git_sha, read_results
 from synthbench.runner.run import run_suite
 from synthbench.runner.suite import load_suite
 
@@ -68,6 +68,9 @@ def test_smoke_rows_validate_and_carry_protocols(smoke_run):
     manifest = json.loads((root / "out" / "manifest.json").read_text())
     assert manifest["cells_computed"] == report.computed and manifest["failed"] == {}
     assert manifest["suite"]["name"] == "smoke" and "torch" in manifest["packages"]
+    # the commit the run started at, and the commits its rows' cells ran at
+    assert manifest["git_sha"] == git_sha()
+    assert manifest["row_commits"] == sorted({r.git_sha for r in rows})
     for name in ("leaderboard.md", "leaderboard.csv", "report.html"):
         assert (root / "out" / name).stat().st_size > 0
     assert list((root / "out" / "artifacts" / "samples").rglob("*.png"))

@@ -26,6 +26,15 @@ COLUMNS: tuple[tuple[str, str, dict[str, str], str, bool], ...] = (
     ("near_copy_share", "near_copy_share", {}, "near copies", False),
     ("mean_reward", "mean_reward", {}, "reward", True),
 )
+#: the real test images' own figures beside the rounds' (column id -> metric, qualifiers): the
+#: classifier's adherence to their reports, CAS of a classifier trained on real images, and the
+#: near-copy share of held-out real images, the floor of a generator that copies nothing
+REFERENCE: dict[str, tuple[str, dict[str, str]]] = {
+    "prompt_adherence": ("prompt_adherence", {"set": "real-test"}),
+    "cas": ("cas", {"train": "real"}),
+    "near_copy_share": ("near_copy_share", {"set": "real-test"}),
+}
+REFERENCE_ROW = "real test images"
 #: shown as percentages, their change from round 0 in points
 SHARES = ("top_rated", "top_fidelity", "top_realism", "prompt_adherence", "near_copy_share")
 
@@ -36,6 +45,8 @@ class RoundsTable:
     protocol: str = ""
     #: (method, round) -> column id -> seed -> value
     values: dict[tuple[str, int], dict[str, dict[int, float]]] = field(default_factory=dict)
+    #: column id -> seed -> the real test images' value (``REFERENCE``; round 0's rows)
+    reference: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def stat(self, method: str, round_index: int, column: str) -> Stat | None:
         seeds = self.values.get((method, round_index), {}).get(column)
@@ -69,14 +80,18 @@ def rounds_tables(rows: Sequence[ResultRow]) -> list[RoundsTable]:
         if r.task != "refine" or "round" not in r.qualifiers:
             continue
         rest = {k: v for k, v in r.qualifiers.items() if k not in ("method", "round")}
+        seed = r.seed if r.seed is not None else 0
+        where = (r.dataset, r.protocol)
+        for column, (metric, quals) in REFERENCE.items():
+            if r.metric == metric and rest == quals and r.qualifiers["round"] == "0":
+                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol))
+                table.reference.setdefault(column, {})[seed] = r.value
         for column, metric, quals, _label, _hib in COLUMNS:
             if r.metric == metric and rest == quals:
-                where = (r.dataset, r.protocol)
                 table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol))
                 key = (r.qualifiers.get("method", ""), int(r.qualifiers["round"]))
-                seed = r.seed if r.seed is not None else 0
                 table.values.setdefault(key, {}).setdefault(column, {})[seed] = r.value
-    return [tables[k] for k in sorted(tables)]
+    return [tables[k] for k in sorted(tables) if tables[k].values]
 
 
 def _fmt(column: str, s: Stat | None) -> str:
@@ -103,8 +118,11 @@ def _fmt_change(column: str, s: Stat | None) -> str:
 
 def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
     """Header and body: method, round, seeds, each column, then the change from round 0 of the
-    top-rated and fidelity-3 shares, prompt adherence and FD."""
-    present = [c for c in COLUMNS if any(c[0] in v for v in t.values.values())]
+    top-rated and fidelity-3 shares, prompt adherence and FD; last, the real test images' own
+    adherence, CAS and near-copy share where the rows hold them."""
+    present = [
+        c for c in COLUMNS if c[0] in t.reference or any(c[0] in v for v in t.values.values())
+    ]
     header = ["method", "round", "seeds", *(f"{c[3]} {'↑' if c[4] else '↓'}" for c in present)]
     header += ["Δ top-rated", "Δ fidelity 3", "Δ adherence", "Δ FD"]
     body = []
@@ -115,6 +133,14 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
         for column in ("top_rated", "top_fidelity", "prompt_adherence", "fd"):
             row.append(_fmt_change(column, t.change(method, r, column) if r else None))
         body.append(row)
+    if t.reference:
+        stats = [
+            mean_ci(list(t.reference[c[0]].values())) if c[0] in t.reference else None
+            for c in present
+        ]
+        n = max((s.n for s in stats if s is not None), default=0)
+        cells = [_fmt(c[0], s) if s is not None else "" for c, s in zip(present, stats)]
+        body.append([REFERENCE_ROW, "", str(n), *cells, "", "", "", ""])
     return header, body
 
 
@@ -125,7 +151,8 @@ def rounds_title(t: RoundsTable) -> str:
 
 def rounds_plot(t: RoundsTable) -> str | None:
     """Top-rated share, prompt adherence and FD against the round, one line per method (mean
-    over seeds with its 95% interval), as a PNG data URI."""
+    over seeds with its 95% interval; adherence with the real test images' own, dashed), as a
+    PNG data URI."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,6 +180,9 @@ def rounds_plot(t: RoundsTable) -> str | None:
             ax.plot(xs, [s.mean for _, s in pts], marker="o", label=method)
             if all(s.n > 1 for _, s in pts):
                 ax.fill_between(xs, [s.low for _, s in pts], [s.high for _, s in pts], alpha=0.2)
+        if column in t.reference:  # the real test images' own figure
+            ref = mean_ci(list(t.reference[column].values())).mean
+            ax.axhline(ref, color="0.5", linestyle="--", linewidth=1, label=REFERENCE_ROW)
         ax.set_xlabel("round")
         ax.set_title(label)
         ax.set_xticks(range(0, 1 + max(r for _, r in t.values)))

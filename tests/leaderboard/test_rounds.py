@@ -53,6 +53,23 @@ def test_changes_are_paired_by_seed_with_their_interval():
     assert dict(zip(header, body[0]))["Δ FD"] == ""  # round 0 has no change
 
 
+def test_the_real_test_images_figures_close_the_table():
+    rows = _rows()
+    for seed, (adherence, copies) in enumerate([(0.8, 0.01), (0.7, 0.0), (0.9, 0.02)]):
+        for metric, value in (("prompt_adherence", adherence), ("near_copy_share", copies)):
+            row = _row("base", 0, metric, value, seed)
+            row.qualifiers["set"] = "real-test"
+            rows.append(row)
+    (table,) = rounds_tables(rows)
+    header, body = rounds_table(table)
+    last = dict(zip(header, body[-1]))
+    assert last["method"] == "real test images" and last["seeds"] == "3"
+    assert last["adherence ↑"].startswith("80.0% [") and last["near copies ↓"].startswith("1.0% [")
+    assert last["top-rated ↑"] == "" and last["Δ top-rated"] == ""
+    # rows of the real images alone make no table
+    assert rounds_tables([r for r in rows if r.qualifiers.get("set")]) == []
+
+
 def test_held_out_rows_get_a_table_of_their_own():
     tables = rounds_tables(_rows() + _rows("held-out"))
     assert [t.protocol for t in tables] == ["", "held-out"]

@@ -22,8 +22,8 @@ round 0 is then measured on the same prompts and noise, not on a fresh draw whos
 wording move FD by more than the change itself (docs/feedback-guidance3.md).
 
 A round folder holds ``checkpoint/`` (rounds > 0), ``reward/`` (where used), ``batch/`` (with
-its ratings), ``eval/`` (with ``eval_prompts``) and ``rows.jsonl``; it is written whole and renamed into place, so a killed run
-resumes at the first round without one.
+its ratings), ``eval/`` (with ``eval_prompts``) and ``rows.jsonl``; it is written whole and
+renamed into place, so a killed run resumes at the first round without one.
 
     synthbench improve shipped:minim-oct-brain_mri --rounds 3 --rater simulated \\
         --data 'phantom:oct?n=2000&size=32' --method raft --out rounds/

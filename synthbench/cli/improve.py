@@ -99,6 +99,10 @@ def improve(
             raise SynthbenchError(
                 "give --ratings BATCH (one round) or --rounds N --rater simulated"
             )
+        if eval_prompts:
+            raise SynthbenchError(
+                "--eval-prompts scores rounds: it needs --rounds N --rater simulated"
+            )
         _one_round(checkpoint, ratings, method, out, settings)
         return
     if ratings:

@@ -152,8 +152,8 @@ def evaluation_prompts(real: RealData, n: int, seed: int) -> list[str]:
         raise FeedbackError(f"{real.spec}: the test split has no reports to evaluate with")
     strata: dict[tuple[Any, ...], list[int]] = {}
     for i in rows:
-        cls = tuple(test.findings[i].tolist()) if test.multilabel else int(test.label[i])
-        strata.setdefault((str(test.modality[i]), cls), []).append(int(i))
+        key = (str(test.modality[i]), int(test.label[i]), tuple(test.findings[i].tolist()))
+        strata.setdefault(key, []).append(int(i))
     keys = sorted(strata)
     exact = np.array([n * len(strata[k]) / len(rows) for k in keys])
     counts = np.floor(exact).astype(int)

@@ -9,6 +9,7 @@ first), each metric as mean and 95% t interval over seeds, and the change from r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,8 +28,10 @@ COLUMNS: tuple[tuple[str, str, dict[str, str], str, bool], ...] = (
     ("mean_reward", "mean_reward", {}, "reward", True),
 )
 #: the real test images' own figures beside the rounds' (column id -> metric, qualifiers): the
-#: classifier's adherence to their reports, CAS of a classifier trained on real images, and the
-#: near-copy share of held-out real images, the floor of a generator that copies nothing
+#: classifier's adherence to their reports, the CAS classifier's test accuracy when trained on
+#: the real training images (on the phantoms the same classifier as adherence's, so the same
+#: figure), and the near-copy share of held-out real images, the floor of a generator that
+#: copies nothing
 REFERENCE: dict[str, tuple[str, dict[str, str]]] = {
     "prompt_adherence": ("prompt_adherence", {"set": "real-test"}),
     "cas": ("cas", {"train": "real"}),
@@ -108,6 +111,8 @@ def _fmt_change(column: str, s: Stat | None) -> str:
     """``+20.0 pts [12.1, 27.9]`` for shares, ``-21.0% [-40.2, -1.8]`` for FD."""
     if s is None:
         return ""
+    if math.isnan(s.mean):
+        return "–"
     sign = "+" if s.mean >= 0 else "-"
     unit = "%" if column == "fd" else " pts"
     text = f"{sign}{abs(s.mean) * 100:.1f}{unit}"
@@ -183,6 +188,7 @@ def rounds_plot(t: RoundsTable) -> str | None:
         if column in t.reference:  # the real test images' own figure
             ref = mean_ci(list(t.reference[column].values())).mean
             ax.axhline(ref, color="0.5", linestyle="--", linewidth=1, label=REFERENCE_ROW)
+            ax.legend(fontsize=8)
         ax.set_xlabel("round")
         ax.set_title(label)
         ax.set_xticks(range(0, 1 + max(r for _, r in t.values)))

@@ -445,7 +445,9 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
         src = _checkpoint_source(entry, data, ref.generator)
         heldout = image_digests(data.val) | image_digests(data.test)
         protocol_of(src.saw, src.saw, heldout, ref.generator, 1.0)  # refuses a leaked generator
-        note = ({"generator": ref.generator, "protocol": ""},)
+        # rounds scored on held-out prompts say so (feedback.rounds.HELD_OUT), as their rows do
+        protocol = "held-out" if ref.settings.get("eval_prompts") else ""
+        note = ({"generator": ref.generator, "protocol": protocol},)
         for seed in ref.seeds or suite.seeds:
             base = {
                 "base": src.ref,

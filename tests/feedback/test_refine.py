@@ -181,6 +181,22 @@ def test_evaluation_prompts_follow_the_test_split_and_stay_put():
     assert len(many) == len(test) + 5 and set(many) == set(test.text)
     # the learning prompts are fresh every round, from the validation split
     assert round_prompts(real, 20, 3, 0) != round_prompts(real, 20, 3, 1)
+    # a cohort of single-label and multi-label modalities: chest X-ray's sets of findings
+    # keep their shares too
+    mixed = load_data("phantom:oct,cxr?n=400&size=16").test
+    key = {
+        t: (str(m), int(c), tuple(f.tolist()))
+        for t, m, c, f in zip(mixed.text, mixed.modality, mixed.label, mixed.findings)
+    }
+    prompts = evaluation_prompts(type(real)("mixed", mixed, mixed, mixed), 60, seed=0)
+    got = Counter(key[p] for p in prompts)
+    want = Counter(
+        (str(m), int(c), tuple(f.tolist()))
+        for m, c, f in zip(mixed.modality, mixed.label, mixed.findings)
+    )
+    assert len({k for k in want if k[0] == "cxr"}) > 2  # several sets of findings
+    for k, count in want.items():
+        assert abs(got[k] - 60 * count / len(mixed)) < 1, (k, got[k], count)
 
 
 def test_rounds_scored_on_held_out_prompts(minim_checkpoint, tmp_path):
@@ -214,6 +230,7 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
             ["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--eval-prompts", "-1"],
             "eval_prompts",
         ),
+        (["--ratings", "b", "--eval-prompts", "5"], "--eval-prompts"),
         ([], "--ratings"),
     ]
     for extra, needle in cases:
@@ -249,7 +266,7 @@ data = "oct"
 generator = "minim"
 methods = ["raft", "dpo"]
 rounds = 2
-settings = {{ n_prompts = 8, steps = 3, reward_epochs = 3, n_candidates = 2, n_real = 100 }}
+settings = {{ n_prompts = 8, eval_prompts = 4, steps = 3, reward_epochs = 3, n_candidates = 2, n_real = 100 }}
 """
     )
     suite = load_suite(suite_file)
@@ -259,8 +276,11 @@ settings = {{ n_prompts = 8, steps = 3, reward_epochs = 3, n_candidates = 2, n_r
     rounds = {(r.qualifiers["method"], r.qualifiers["round"]) for r in rows}
     assert rounds == {("base", "0"), ("raft", "1"), ("raft", "2"), ("dpo", "1"), ("dpo", "2")}
     assert all(r.suite == "feedback-test" and r.generator == "minim" for r in rows)
+    # scored on 4 held-out prompts x 2 images, and the suite's rows keep the protocol saying so
+    assert {r.protocol for r in rows} == {"held-out"}
+    assert {r.n_synth for r in rows if r.metric == "top_rated"} == {8}
     md = render(read_results(out), "md")
-    assert "refinement rounds" in md and "| dpo | 2 |" in md
+    assert "refinement rounds (simulated rater, held-out prompts)" in md and "| dpo | 2 |" in md
     cells = sorted((tmp_path / "cells" / "refine").iterdir())
     assert len([c for c in cells if (c / "cell.json").is_file()]) == 5  # round 0 shared
     # the entry's sampling settings reach every round: raft's and dpo's models keep them

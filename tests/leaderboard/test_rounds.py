@@ -60,9 +60,18 @@ def test_the_real_test_images_figures_close_the_table():
             row = _row("base", 0, metric, value, seed)
             row.qualifiers["set"] = "real-test"
             rows.append(row)
+    cas = _row("base", 0, "cas", 0.75, 0)
+    cas.qualifiers["train"] = "real"
+    # neither a later round's copy of the reference nor the pixel-space share is read
+    later = _row("best-of-n", 1, "near_copy_share", 0.5, 0)
+    later.qualifiers["set"] = "real-test"
+    pixels = _row("base", 0, "near_copy_share", 0.5, 1)
+    pixels.qualifiers.update({"set": "real-test", "space": "pixels"})
+    rows += [cas, later, pixels]
     (table,) = rounds_tables(rows)
     header, body = rounds_table(table)
     last = dict(zip(header, body[-1]))
+    assert last["CAS ↑"] == "0.750"
     assert last["method"] == "real test images" and last["seeds"] == "3"
     assert last["adherence ↑"].startswith("80.0% [") and last["near copies ↓"].startswith("1.0% [")
     assert last["top-rated ↑"] == "" and last["Δ top-rated"] == ""

@@ -68,7 +68,6 @@ def test_smoke_rows_validate_and_carry_protocols(smoke_run):
     manifest = json.loads((root / "out" / "manifest.json").read_text())
     assert manifest["cells_computed"] == report.computed and manifest["failed"] == {}
     assert manifest["suite"]["name"] == "smoke" and "torch" in manifest["packages"]
-    # the commit the run started at, and the commits its rows' cells ran at
     assert manifest["git_sha"] == git_sha()
     assert manifest["row_commits"] == sorted({r.git_sha for r in rows})
     for name in ("leaderboard.md", "leaderboard.csv", "report.html"):
@@ -81,6 +80,34 @@ def test_warm_rerun_computes_nothing_and_gives_the_same_rows(smoke_run):
     again = run_suite(load_suite(SMOKE), root / "out2", cache=root / "cache", workers=2)
     assert again.computed == 0 and again.reused == first.computed + first.reused
     assert comparable(again.rows) == comparable(first.rows)
+
+
+def test_the_manifest_records_the_code_as_the_run_started(smoke_run, monkeypatch):
+    """A commit made while a long run computes is not its code: the manifest's environment is
+    read before any cell runs, and the rows' own commits are listed beside it."""
+    import synthbench.machine
+    import synthbench.runner.run as run_module
+
+    root, _ = smoke_run
+    reads: list[int] = []
+    real_environment = synthbench.machine.environment
+
+    def environment():
+        reads.append(len(reads))
+        return {**real_environment(), "git_sha": f"read-{len(reads)}"}
+
+    seen_by_cells: list[int] = []
+
+    def run_local(*args, **kwargs):
+        seen_by_cells.append(len(reads))
+        return []
+
+    monkeypatch.setattr(synthbench.machine, "environment", environment)
+    monkeypatch.setattr(run_module, "run_local", run_local)
+    report = run_suite(load_suite(SMOKE), root / "out3", cache=root / "cache", workers=1)
+    manifest = json.loads((root / "out3" / "manifest.json").read_text())
+    assert seen_by_cells == [1] and manifest["git_sha"] == "read-1"
+    assert manifest["row_commits"] == sorted({r.git_sha for r in report.rows}) != []
 
 
 def _cells_done(cache: Path) -> dict[str, float]:

@@ -74,6 +74,12 @@ def main() -> None:
         action="store_true",
         help="also pick with the reward model round 1 learns from the base batch's ratings",
     )
+    parser.add_argument(
+        "--fidelity-weights",
+        default="",
+        help="with --reward, also pick by realism + W x fidelity of the reward model for these "
+        "W (a,b): how far weighing prompt fidelity trades the top-rated share for adherence",
+    )
     parser.add_argument("--out", type=Path, help="the table, rows and manifest")
     parser.add_argument(
         "--work", type=Path, help="the candidates, picks and features (default: --out)"
@@ -188,10 +194,18 @@ def main() -> None:
         if name == "base" and args.reward:
             # round 1 of best-of-n: a reward model learned from the base batch's ratings
             reward = train_reward([folder], RewardSettings(seed=args.seed))
-            learned = reward.reward(pool.images, list(pool.text)).reshape(k_all, n)
+            expected = reward.predict(pool.images, list(pool.text))
+            learned = expected.mean(axis=1).reshape(k_all, n)  # what best-of-n picks by
+            weights = [float(w) for w in args.fidelity_weights.split(",") if w]
+            learned_names = []
             for k in ks:
                 picks[f"reward of {k}"] = np.argmax(learned[:k], axis=0)
-                names.insert(1 + ks.index(k), f"reward of {k}")
+                learned_names.append(f"reward of {k}")
+                for w in weights:
+                    weighed = (expected[:, 0] + w * expected[:, 1]).reshape(k_all, n)
+                    picks[f"reward w{w:g} of {k}"] = np.argmax(weighed[:k], axis=0)
+                    learned_names.append(f"reward w{w:g} of {k}")
+            names[1:1] = learned_names  # picked and scored next
     write_rows(args.out / "rows.jsonl", all_rows)
     table = pick_figures([json.loads(r.model_dump_json()) for r in all_rows])
     lines = [
@@ -290,9 +304,12 @@ def summary(root: Path) -> str:
             f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']}"
         )
         form = info.get("reward_model", {"format": 1})
-        for pick in (p for p in figures if p.startswith("reward of ")):
+        for pick in (p for p in figures if p.startswith("reward ")):
+            # "reward of 8" (the mean of its two scores) or "reward w2 of 8" (--fidelity-weights)
+            weight = pick.split()[1]
+            how = f", picked by realism + {weight[1:]} x fidelity" if weight != "of" else ""
             learned.append(
-                f"| {run} | {REWARD_FORMS[form['format']].format(**form)} | {pick.split()[-1]} "
+                f"| {run} | {REWARD_FORMS[form['format']].format(**form)}{how} | {pick.split()[-1]} "
                 f"| {_change(base, figures[pick])} |"
             )
         line = (

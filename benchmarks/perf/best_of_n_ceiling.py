@@ -308,10 +308,12 @@ def summary(root: Path) -> str:
             # "reward of 8" (the mean of its two scores) or "reward w2 of 8" (--fidelity-weights)
             weight = pick.split()[1]
             how = f", picked by realism + {weight[1:]} x fidelity" if weight != "of" else ""
-            learned.append(
+            entry = (
                 f"| {run} | {REWARD_FORMS[form['format']].format(**form)}{how} | {pick.split()[-1]} "
                 f"| {_change(base, figures[pick])} |"
             )
+            if entry not in learned:  # a rerun that adds weighted picks repeats the plain ones
+                learned.append(entry)
         line = (
             f"| {run} "
             f"| {k} | {base['top_rated']:.1%} / {base['prompt_adherence']:.1%} / {base['fd']:.3g} "

@@ -438,6 +438,8 @@ def make_plan(suite: Suite) -> Plan:
 def _plan_refinement(plan: Plan, real: Any) -> None:
     """Refinement chains: round 0 (the base's batch, shared by the methods) and, per method,
     rounds 1.. each reading every earlier round of its chain."""
+    from synthbench.feedback.rounds import HELD_OUT
+
     suite = plan.suite
     for i, ref in enumerate(suite.refinement):
         entry = suite.generators[ref.generator]
@@ -445,8 +447,8 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
         src = _checkpoint_source(entry, data, ref.generator)
         heldout = image_digests(data.val) | image_digests(data.test)
         protocol_of(src.saw, src.saw, heldout, ref.generator, 1.0)  # refuses a leaked generator
-        # rounds scored on held-out prompts say so (feedback.rounds.HELD_OUT), as their rows do
-        protocol = "held-out" if ref.settings.get("eval_prompts") else ""
+        # rounds scored on held-out prompts say so, as their rows do
+        protocol = HELD_OUT if ref.settings.get("eval_prompts") else ""
         note = ({"generator": ref.generator, "protocol": protocol},)
         for seed in ref.seeds or suite.seeds:
             base = {

@@ -80,6 +80,19 @@ def main() -> None:
         help="with --reward, also pick by realism + W x fidelity of the reward model for these "
         "W (a,b): how far weighing prompt fidelity trades the top-rated share for adherence",
     )
+    parser.add_argument(
+        "--reward-pretrain",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="with --reward, also pick with a reward model that first learns the classes of the "
+        "base's own labelled training images for EPOCHS epochs (refinement's reward_pretrain)",
+    )
+    parser.add_argument(
+        "--extractor-data",
+        help="score every pick in features, and with an adherence classifier, trained on this "
+        "data spec (a fresh simulation) instead of --data's training split",
+    )
     parser.add_argument("--out", type=Path, help="the table, rows and manifest")
     parser.add_argument(
         "--work", type=Path, help="the candidates, picks and features (default: --out)"
@@ -90,6 +103,8 @@ def main() -> None:
         return
     if not (args.checkpoint and args.data and args.modality and args.out):
         parser.error("give CHECKPOINT, --data, --modality and --out (or --summary FOLDER)")
+    if args.reward_pretrain and not args.reward:
+        parser.error("--reward-pretrain adds a reward model's picks: it needs --reward")
     started = time.perf_counter()
     work = args.work or args.out
     args.out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +129,11 @@ def main() -> None:
     real = load_payload_data({"spec": args.data, "modalities": [args.modality]})
     rater = RaterSettings(seed=args.seed)
     settings = RoundSettings(
-        n_prompts=args.prompts, per_prompt=args.per_prompt, rater=rater, seed=args.seed
+        n_prompts=args.prompts,
+        per_prompt=args.per_prompt,
+        extractor_data=args.extractor_data,
+        rater=rater,
+        seed=args.seed,
     )
     prompts = round_prompts(real, args.prompts, args.seed, 1)
     conditions = Conditions.from_prompts([p for p in prompts for _ in range(args.per_prompt)])
@@ -205,6 +224,18 @@ def main() -> None:
                     weighed = (expected[:, 0] + w * expected[:, 1]).reshape(k_all, n)
                     picks[f"reward w{w:g} of {k}"] = np.argmax(weighed[:k], axis=0)
                     learned_names.append(f"reward w{w:g} of {k}")
+            if args.reward_pretrain:
+                from synthbench.feedback.refine import base_training_images
+
+                pretrained = train_reward(
+                    [folder],
+                    RewardSettings(seed=args.seed, pretrain_epochs=args.reward_pretrain),
+                    labelled=base_training_images(resolve_checkpoint(args.checkpoint)),
+                )
+                score = pretrained.reward(pool.images, list(pool.text)).reshape(k_all, n)
+                for k in ks:
+                    picks[f"reward pretrained of {k}"] = np.argmax(score[:k], axis=0)
+                    learned_names.append(f"reward pretrained of {k}")
             names[1:1] = learned_names  # picked and scored next
     write_rows(args.out / "rows.jsonl", all_rows)
     table = pick_figures([json.loads(r.model_dump_json()) for r in all_rows])
@@ -251,6 +282,8 @@ def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: floa
         "device": "cpu",
         "precision": {"sampling": sampling, "rating and scoring": "fp32"},
         **({"reward_model": reward_form()} if args.reward else {}),
+        **({"reward_pretrain": args.reward_pretrain} if args.reward_pretrain else {}),
+        **({"extractor_data": args.extractor_data} if args.extractor_data else {}),
         "seconds": round(time.perf_counter() - started, 1),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -303,11 +336,18 @@ def summary(root: Path) -> str:
             f"{drawn['checkpoint'].removeprefix('shipped:')}"
             f"{''.join(f' ({s})' for s in drawn.get('sampling', []))}, {drawn['modality']}, {drawn['seed']}"
         )
+        if info.get("extractor_data"):  # scored by a judge trained on a fresh simulation
+            run += f", judged in {info['extractor_data']}"
         form = info.get("reward_model", {"format": 1})
         for pick in (p for p in figures if p.startswith("reward ")):
-            # "reward of 8" (the mean of its two scores) or "reward w2 of 8" (--fidelity-weights)
+            # "reward of 8" (the mean of its two scores), "reward w2 of 8" (--fidelity-weights)
+            # or "reward pretrained of 8" (--reward-pretrain)
             weight = pick.split()[1]
-            how = f", picked by realism + {weight[1:]} x fidelity" if weight != "of" else ""
+            how = {
+                "of": "",
+                "pretrained": f", first taught the base's training images' classes "
+                f"({info.get('reward_pretrain')} epochs)",
+            }.get(weight, f", picked by realism + {weight[1:]} x fidelity")
             entry = (
                 f"| {run} | {REWARD_FORMS[form['format']].format(**form)}{how} | {pick.split()[-1]} "
                 f"| {_change(base, figures[pick])} |"

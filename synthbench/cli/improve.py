@@ -64,6 +64,21 @@ def improve(
     ] = None,
     beta: Annotated[float, typer.Option(help="dpo: strength of the preference loss")] = 2500.0,
     epochs: Annotated[int, typer.Option(help="reward model training epochs")] = 60,
+    reward_pretrain: Annotated[
+        int,
+        typer.Option(
+            help="best-of-n and raft: epochs the reward model first learns the classes of the "
+            "base's own labelled training images (0: from the ratings only)"
+        ),
+    ] = 0,
+    extractor_data: Annotated[
+        str | None,
+        typer.Option(
+            help="--rounds: train the scoring features and the adherence classifier on this "
+            "data spec (a fresh simulation: images neither the base nor the reward model saw) "
+            "instead of --data's training split"
+        ),
+    ] = None,
     rater_n_real: Annotated[
         int,
         typer.Option(help="--rounds: real patients per modality the simulated rater learns from"),
@@ -91,6 +106,7 @@ def improve(
         lr=lr,
         beta=beta,
         reward_epochs=epochs,
+        reward_pretrain=reward_pretrain,
         sampling=tuple(sampling or ()),
         seed=seed,
     )
@@ -99,10 +115,11 @@ def improve(
             raise SynthbenchError(
                 "give --ratings BATCH (one round) or --rounds N --rater simulated"
             )
-        if eval_prompts:
-            raise SynthbenchError(
-                "--eval-prompts scores rounds: it needs --rounds N --rater simulated"
-            )
+        for given, flag in ((eval_prompts, "--eval-prompts"), (extractor_data, "--extractor-data")):
+            if given:
+                raise SynthbenchError(
+                    f"{flag} scores rounds: it needs --rounds N --rater simulated"
+                )
         _one_round(checkpoint, ratings, method, out, settings)
         return
     if ratings:
@@ -117,6 +134,7 @@ def improve(
         n_prompts=n_prompts,
         per_prompt=per_prompt,
         eval_prompts=eval_prompts,
+        extractor_data=extractor_data,
         rater=RaterSettings(n_real=rater_n_real, seed=seed),
         refine=settings,
         seed=seed,

@@ -48,6 +48,9 @@ class RefineSettings:
     #: Diffusion-DPO's strength: how far the policy may move from the reference per unit of loss
     beta: float = 2500.0
     reward_epochs: int = 60
+    #: > 0: the reward model first learns the classes of the base's own labelled training
+    #: images for this many epochs (:func:`synthbench.feedback.reward.train_reward`)
+    reward_pretrain: int = 0
     #: sampling settings of the base (``key=value``, e.g. ``guidance_scale=3``): every model a
     #: round samples from (the base, best-of-n's candidates, raft's and dpo's parents) uses them
     sampling: tuple[str, ...] = ()
@@ -57,6 +60,10 @@ class RefineSettings:
         for name in ("n_candidates", "steps", "batch_size", "reward_epochs"):
             if getattr(self, name) < 1:
                 raise FeedbackError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.reward_pretrain < 0:
+            raise FeedbackError(
+                f"reward_pretrain must be 0 (ratings only) or more epochs, got {self.reward_pretrain}"
+            )
         if self.lr is not None and not self.lr > 0:
             raise FeedbackError(f"lr must be a positive number, got {self.lr}")
         if not self.beta > 0:
@@ -293,6 +300,28 @@ def _denoising_error(
     return ((out - target) ** 2).mean(dim=(1, 2, 3))
 
 
+def base_training_images(base: str | Path) -> Cohort:
+    """The training split of the data the base checkpoint learnt from (its model card's
+    ``data``): labelled images the reward model may learn classes from, since the base saw
+    them already."""
+    from synthbench.data.source import load_data
+    from synthbench.errors import SynthbenchError
+    from synthbench.generators.base import load_generator
+
+    spec = load_generator(base).fit_info_.get("data")
+    if not spec:
+        raise FeedbackError(
+            f"{base}: its model card names no training data, so reward_pretrain has no labelled "
+            "images to learn from; train without it"
+        )
+    try:
+        return load_data(spec).train
+    except SynthbenchError as exc:  # data this machine lacks (a folder elsewhere)
+        raise FeedbackError(
+            f"{base}: its training data {spec!r} cannot be loaded for reward_pretrain ({exc})"
+        ) from None
+
+
 def refine(
     method: str,
     parent: Path,
@@ -310,7 +339,13 @@ def refine(
     if method == "dpo":
         return dpo(parent, batches, settings), None
     reward = train_reward(
-        batches, RewardSettings(epochs=settings.reward_epochs, seed=settings.seed)
+        batches,
+        RewardSettings(
+            epochs=settings.reward_epochs,
+            pretrain_epochs=settings.reward_pretrain,
+            seed=settings.seed,
+        ),
+        labelled=base_training_images(base) if settings.reward_pretrain else None,
     )
     reward_dir = reward.save(work / "reward")
     if method == "best-of-n":

@@ -65,6 +65,10 @@ class RoundSettings:
     #: (``per_prompt`` images each), the same prompts and sampling seed in every round
     eval_prompts: int = 0
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    #: a data spec whose training split the scoring features and the adherence classifier learn
+    #: from instead of the real data's (``EvalSettings.extractor_data``): a judge that saw
+    #: neither the base's training images nor anything a reward model learnt from
+    extractor_data: str | None = None
     rater: RaterSettings = field(default_factory=RaterSettings)
     refine: RefineSettings = field(default_factory=RefineSettings)
     seed: int = 0
@@ -75,6 +79,7 @@ class RoundSettings:
         "per_prompt": "",
         "eval_prompts": "",
         "metrics": "",
+        "extractor_data": "",
         "noise": "rater",
         "bias": "rater",
         "n_real": "rater",
@@ -84,6 +89,7 @@ class RoundSettings:
         "lr": "refine",
         "beta": "refine",
         "reward_epochs": "refine",
+        "reward_pretrain": "refine",
         "sampling": "refine",
     }
 
@@ -117,6 +123,15 @@ class RoundSettings:
             raise FeedbackError(
                 f"eval_prompts must be 0 (score the learning batch) or more, got {self.eval_prompts}"
             )
+        if self.extractor_data is not None:
+            from synthbench.data.source import DataSpec, get_source
+            from synthbench.errors import SynthbenchError
+
+            try:
+                spec = DataSpec.parse(self.extractor_data)
+                get_source(spec.source).options(spec)
+            except SynthbenchError as exc:
+                raise FeedbackError(f"extractor_data: {exc}") from None
 
 
 def _flat_value(key: str, value: Any) -> Any:
@@ -307,7 +322,12 @@ def round_rows(
         real,
         cohort,
         settings.metrics,
-        EvalSettings(reference_split="test", seed=settings.seed, cache_dir=cache_dir),
+        EvalSettings(
+            reference_split="test",
+            seed=settings.seed,
+            cache_dir=cache_dir,
+            extractor_data=settings.extractor_data,
+        ),
     )
     for row in scored.rows:
         row.task = "refine"

@@ -42,9 +42,13 @@ def schedule(
     slots: int,
 ) -> Iterator[Outcome]:
     """Run ``cells`` (already in dependency order) with at most ``slots`` in flight; a cell
-    whose input failed is not run and fails with that reason."""
-    pending = list(cells)
+    whose input failed is not run and fails with that reason. Of the cells ready to run, the
+    one with the longest chain of cells waiting on it goes first (the first listed among
+    equals), so that a chain such as one seed's refinement rounds does not start last and run
+    alone while the other slots idle."""
     known = {c.key for c in cells}
+    length = chain_lengths(cells)
+    pending = sorted(cells, key=lambda c: -length[c.key])  # stable: dependency order holds
     finished: set[str] = set()
     failed: dict[str, str] = {}
     in_flight: dict[Any, Cell] = {}
@@ -77,6 +81,17 @@ def schedule(
         else:
             failed[cell.key] = error
         yield Outcome(cell, info, error)
+
+
+def chain_lengths(cells: list[Cell]) -> dict[str, int]:
+    """Per cell (in dependency order): the most cells on one path from it to the end of the
+    work, itself included."""
+    length: dict[str, int] = {}
+    for cell in reversed(cells):
+        length.setdefault(cell.key, 1)
+        for dep in cell.deps:
+            length[dep] = max(length.get(dep, 1), length[cell.key] + 1)
+    return length
 
 
 def run_local(cells: list[Cell], root: str, *, workers: int, threads: int) -> Iterator[Outcome]:

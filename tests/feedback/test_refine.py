@@ -200,14 +200,37 @@ def test_evaluation_prompts_follow_the_test_split_and_stay_put():
 
 
 def test_rounds_scored_on_held_out_prompts(minim_checkpoint, tmp_path):
+    """Held-out prompts, scored by a judge trained on a fresh simulation, with a reward model
+    that first learns the classes of the base's training images."""
     from synthbench.feedback.batch import load_batch
+    from synthbench.feedback.reward import RewardModel
 
     out = tmp_path / "rounds"
     args = [minim_checkpoint, "--rounds", "1", "--rater", "simulated", "--data", SPEC]
-    result = _improve(*args, "--method", "best-of-n", *TINY, "--eval-prompts", "6", "--out", out)
+    fresh = "phantom:oct?n=120&size=16&seed=4242"
+    extra = ["--eval-prompts", "6", "--extractor-data", fresh, "--reward-pretrain", "2"]
+    result = _improve(*args, "--method", "best-of-n", *TINY, *extra, "--out", out)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert {r["protocol"] for r in rows} == {"held-out"}
+    # FD and adherence in the fresh simulation's features, not those of the base's data
+    from dataclasses import asdict
+
+    from synthbench.metrics.cache import FeatureCache, cohort_hash
+    from synthbench.nets import CNNConfig
+
+    def identity(spec):
+        parts = {
+            "train": cohort_hash(load_data(spec).train, with_text=False),
+            "config": asdict(CNNConfig(seed=0)),
+        }
+        return f"domain-{FeatureCache(enabled=False).key(parts)[:10]}"
+
+    scored = {r["feature_extractor"] for r in rows if r["metric"] in ("fd", "prompt_adherence")}
+    assert scored == {identity(fresh)} != {identity(SPEC)}
+    reward = RewardModel.load(out / "round-1" / "reward")
+    assert reward.settings.pretrain_epochs == 2
+    assert reward.agreement["n_pretrain"] == len(load_data(SPEC).train)
     assert {r["n_synth"] for r in rows if r["metric"] == "top_rated"} == {12}
     learn = [load_batch(out / f"round-{r}" / "batch") for r in (0, 1)]
     held = [load_batch(out / f"round-{r}" / "eval") for r in (0, 1)]
@@ -231,6 +254,12 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
             "eval_prompts",
         ),
         (["--ratings", "b", "--eval-prompts", "5"], "--eval-prompts"),
+        (["--ratings", "b", "--extractor-data", SPEC], "--extractor-data"),
+        (
+            ["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--extractor-data", "x:y"],
+            "extractor_data",
+        ),
+        (["--ratings", "b", "--reward-pretrain", "-1"], "reward_pretrain"),
         ([], "--ratings"),
     ]
     for extra, needle in cases:

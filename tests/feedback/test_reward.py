@@ -170,3 +170,60 @@ def test_a_reward_model_of_an_earlier_form_is_refused_in_one_line(tmp_path):
     with pytest.raises(FeedbackError, match=r"earlier synthbench \(format 1") as info:
         RewardModel.load(tmp_path / "old")
     assert "\n" not in str(info.value)
+
+
+def _own_or_other_reports(real, rng):
+    """Each image's own report, or for half of them (``swap``) one of another class."""
+    swap = rng.random(len(real)) < 0.5
+    text = list(real.text)
+    for i in np.flatnonzero(swap):
+        text[i] = real.text[rng.choice(np.flatnonzero(real.label != real.label[i]))]
+    return text, swap
+
+
+def test_pretraining_on_labelled_images_teaches_the_class_head(tmp_path):
+    """40 ratings are too few to learn four OCT classes from; a reward model that first learns
+    the classes of 600 labelled images tells an image's own report from another class's on
+    images neither saw, and one without that does much worse."""
+    from synthbench.cohort import Cohort
+
+    data = load_data("phantom:oct?n=1000&size=32")
+    rng = np.random.default_rng(4)
+    rated = data.val.subset(range(40))
+    text, swap = _own_or_other_reports(rated, rng)
+    prompted = Cohort.from_arrays(
+        rated.images,
+        modality=list(rated.modality),
+        label=rated.label,
+        label_names=rated.label_names,
+        text=text,
+    )
+    folder = tmp_path / "b"
+    write_batch(prompted, folder, checkpoint="-", generator="test", config_hash="-", seed=0)
+    store = RatingStore(folder / DB_FILE)
+    for i in range(len(rated)):
+        store.submit(Rating(item_id=f"{i:05d}", rater="r", realism=2, fidelity=1 if swap[i] else 3))
+
+    fresh = data.test
+    fresh_text, fresh_swap = _own_or_other_reports(fresh, np.random.default_rng(5))
+
+    def gap(model):
+        fidelity = model.predict(fresh.images, fresh_text)[:, 1]
+        return fidelity[~fresh_swap].mean() - fidelity[fresh_swap].mean()
+
+    settings = RewardSettings(epochs=30, members=2)
+    with pytest.raises(FeedbackError, match="needs labelled images"):
+        train_reward([folder], replace(settings, pretrain_epochs=5))
+    plain = train_reward([folder], settings)
+    taught = train_reward(
+        [folder], replace(settings, pretrain_epochs=8), labelled=data.train.subset(range(600))
+    )
+    assert taught.agreement["n_pretrain"] == 600
+    assert gap(taught) > 0.35, gap(taught)  # of at most 2 (fidelity 3 against 1)
+    assert gap(taught) > gap(plain) + 0.3, (gap(taught), gap(plain))
+    taught.save(tmp_path / "rm")
+    assert RewardModel.load(tmp_path / "rm").settings.pretrain_epochs == 8
+
+    cxr = load_data("phantom:cxr?n=200&size=32").train
+    with pytest.raises(FeedbackError, match=r"no report of a modality .* \(oct\)"):
+        train_reward([folder], replace(settings, pretrain_epochs=1), labelled=cxr)

@@ -103,8 +103,11 @@ def main() -> None:
         return
     if not (args.checkpoint and args.data and args.modality and args.out):
         parser.error("give CHECKPOINT, --data, --modality and --out (or --summary FOLDER)")
-    if args.reward_pretrain and not args.reward:
-        parser.error("--reward-pretrain adds a reward model's picks: it needs --reward")
+    if args.reward_pretrain and not (args.reward and args.extractor_data):
+        parser.error(
+            "--reward-pretrain adds a reward model's picks: it needs --reward, and "
+            "--extractor-data for a judge that did not learn from the same images"
+        )
     started = time.perf_counter()
     work = args.work or args.out
     args.out.mkdir(parents=True, exist_ok=True)

@@ -100,6 +100,10 @@ def improve(
     from synthbench.feedback.rounds import RoundSettings
 
     check_method(method)
+    if reward_pretrain and method == "dpo":
+        raise SynthbenchError(
+            "--reward-pretrain shapes a reward model; dpo learns from the rating pairs and uses none"
+        )
     settings = RefineSettings(
         n_candidates=n_candidates,
         steps=steps,

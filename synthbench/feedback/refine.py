@@ -57,6 +57,10 @@ class RefineSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("n_candidates", "steps", "batch_size", "reward_epochs", "reward_pretrain"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise FeedbackError(f"{name} must be a whole number, got {value!r}")
         for name in ("n_candidates", "steps", "batch_size", "reward_epochs"):
             if getattr(self, name) < 1:
                 raise FeedbackError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -301,18 +305,18 @@ def _denoising_error(
 
 
 def base_training_images(base: str | Path) -> Cohort:
-    """The training split of the data the base checkpoint learnt from (its model card's
-    ``data``): labelled images the reward model may learn classes from, since the base saw
-    them already."""
+    """The training split of the data spec the base checkpoint's record names (``fit.data``):
+    labelled images the reward model may learn classes from, images of the base's own data.
+    (An adapted base records the whole spec it drew its shots from.)"""
     from synthbench.data.source import load_data
     from synthbench.errors import SynthbenchError
-    from synthbench.generators.base import load_generator
+    from synthbench.generators.base import read_checkpoint_info
 
-    spec = load_generator(base).fit_info_.get("data")
+    spec = (read_checkpoint_info(Path(base)).fit or {}).get("data")
     if not spec:
         raise FeedbackError(
-            f"{base}: its model card names no training data, so reward_pretrain has no labelled "
-            "images to learn from; train without it"
+            f"{base}: its checkpoint names no training data, so reward_pretrain has no labelled "
+            "images to learn from; refine without it"
         )
     try:
         return load_data(spec).train

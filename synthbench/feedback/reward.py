@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthbench.errors import SynthbenchError
 from synthbench.feedback.batch import FeedbackError
 from synthbench.feedback.store import rated_items
 from synthbench.nets import CNNConfig
@@ -175,6 +176,8 @@ class RewardModel:
     #: the label keys of the class head (:func:`prompt_labels` of the training prompts)
     labels: list[str]
     agreement: dict[str, float] = field(default_factory=dict)
+    #: labelled real images each network learnt the classes of before the ratings (0: none)
+    n_pretrain: int = 0
 
     def predict(self, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
         """Expected (realism, fidelity) per image, shape (n, 2)."""
@@ -216,6 +219,7 @@ class RewardModel:
                 "size": self.size,
                 "settings": asdict(self.settings),
                 "agreement": self.agreement,
+                "n_pretrain": self.n_pretrain,
             }
             (work / "reward.json").write_text(json.dumps(meta, indent=2))
         return Path(folder)
@@ -251,7 +255,13 @@ class RewardModel:
                 f"{folder}: not a reward model ({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
         return cls(
-            nets, meta["channels"], meta["size"], settings, labels, meta.get("agreement", {})
+            nets,
+            meta["channels"],
+            meta["size"],
+            settings,
+            labels,
+            meta.get("agreement", {}),
+            int(meta.get("n_pretrain", 0)),
         )
 
 
@@ -292,6 +302,8 @@ def _pretrain(net: Any, labelled: tuple, settings: RewardSettings, gen: Any) -> 
     )
     for _ in range(settings.pretrain_epochs):
         for idx in torch.randperm(len(x), generator=gen).split(64):
+            if len(idx) < 2:
+                continue
             z = net.labels(net.image.embed(x[idx]))[:, : group.shape[1]]
             g, w, k = group[idx], want[idx], kind[idx]
             single = -(z.masked_fill(g == 0, -1e4).log_softmax(dim=1) * w).sum(dim=1)
@@ -310,14 +322,22 @@ def labelled_inputs(cohort: Cohort, labels: Sequence[str], channels: int, size: 
 
     from synthbench.nets import prepare
 
+    if not labels:
+        raise FeedbackError(
+            "the ratings' prompts name no modality the report labeller reads, so a class head "
+            "has nothing to learn; train the reward model without labelled images"
+        )
     kind, group, want = asked_for(list(cohort.text), labels)
     rows = np.flatnonzero(kind > 0)
     if not len(rows):
         raise FeedbackError(
             "the labelled images hold no report of a modality the ratings' prompts ask for "
-            f"({', '.join(sorted({k.split('/', 1)[0] for k in labels})) or 'none'})"
+            f"({', '.join(sorted({k.split('/', 1)[0] for k in labels}))})"
         )
-    images = cohort.subset(rows).to_channels(channels).images
+    try:
+        images = cohort.subset(rows).to_channels(channels).images
+    except SynthbenchError as exc:
+        raise FeedbackError(f"the labelled images do not match the rated ones: {exc}") from None
     return (
         prepare(images, channels=channels, size=size),
         torch.from_numpy(kind[rows]),
@@ -340,6 +360,8 @@ def train_reward(
     from synthbench.nets import prepare
 
     settings = settings or RewardSettings()
+    if settings.pretrain_epochs < 0:
+        raise FeedbackError(f"pretrain_epochs must be 0 or more, got {settings.pretrain_epochs}")
     if settings.pretrain_epochs and labelled is None:
         raise FeedbackError("pretrain_epochs needs labelled images to learn the classes from")
     images, prompts, scores, keys = training_data(batches)
@@ -386,7 +408,9 @@ def train_reward(
                     loss.backward()
                     opt.step()
         nets.append(net.eval())
-    model = RewardModel(nets, channels, size, settings, labels)
+    model = RewardModel(
+        nets, channels, size, settings, labels, n_pretrain=0 if pre is None else len(pre[0])
+    )
     pred = model.predict(images[test], [p for p, h in zip(prompts, test) if h])
     agreement: dict[str, float] = {"n_train": float((~test).sum()), "n_held_out": float(test.sum())}
     for j, name in enumerate(SCORES):
@@ -398,7 +422,5 @@ def train_reward(
             else float("nan")
         )
         agreement[f"{name}_spearman"] = float(rho)
-    if pre is not None:
-        agreement["n_pretrain"] = float(len(pre[0]))
     model.agreement = agreement
     return model

@@ -123,6 +123,13 @@ class RoundSettings:
             raise FeedbackError(
                 f"eval_prompts must be 0 (score the learning batch) or more, got {self.eval_prompts}"
             )
+        judged = "prompt-adherence" in self.metrics
+        if self.refine.reward_pretrain and judged and self.extractor_data is None:
+            raise FeedbackError(
+                "reward_pretrain teaches the reward model the classes of the base's training "
+                "images, which the data set's own adherence classifier learnt from too: set "
+                "extractor_data (a fresh simulation) so that adherence is judged afresh"
+            )
         if self.extractor_data is not None:
             from synthbench.data.source import DataSpec, get_source
             from synthbench.errors import SynthbenchError

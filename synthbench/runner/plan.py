@@ -447,6 +447,13 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
         src = _checkpoint_source(entry, data, ref.generator)
         heldout = image_digests(data.val) | image_digests(data.test)
         protocol_of(src.saw, src.saw, heldout, ref.generator, 1.0)  # refuses a leaked generator
+        if ref.settings.get("extractor_data"):  # refused now, not after round 0's sampling
+            from synthbench.metrics.evaluate import extractor_training
+
+            try:
+                extractor_training(ref.settings["extractor_data"], data)
+            except SynthbenchError as exc:
+                raise SynthbenchError(f"refinement[{i}].settings: {exc}") from None
         # rounds scored on held-out prompts say so, as their rows do
         protocol = HELD_OUT if ref.settings.get("eval_prompts") else ""
         note = ({"generator": ref.generator, "protocol": protocol},)

@@ -321,6 +321,11 @@ def _check_refinement(suite: Suite, ref: Refinement, key: str, fail: Any) -> Non
         RoundSettings.from_flat(ref.settings)
     except SynthbenchError as exc:
         fail(f"{key}.settings", str(exc))
+    if ref.settings.get("reward_pretrain") and set(ref.methods) <= {"dpo"}:
+        fail(
+            f"{key}.settings",
+            "reward_pretrain shapes a reward model; dpo learns from the rating pairs and uses none",
+        )
 
 
 def _check_checkpoint(entry: GeneratorEntry, where: str) -> None:

@@ -230,7 +230,7 @@ def test_rounds_scored_on_held_out_prompts(minim_checkpoint, tmp_path):
     assert scored == {identity(fresh)} != {identity(SPEC)}
     reward = RewardModel.load(out / "round-1" / "reward")
     assert reward.settings.pretrain_epochs == 2
-    assert reward.agreement["n_pretrain"] == len(load_data(SPEC).train)
+    assert reward.n_pretrain == len(load_data(SPEC).train)
     assert {r["n_synth"] for r in rows if r["metric"] == "top_rated"} == {12}
     learn = [load_batch(out / f"round-{r}" / "batch") for r in (0, 1)]
     held = [load_batch(out / f"round-{r}" / "eval") for r in (0, 1)]
@@ -260,6 +260,11 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
             "extractor_data",
         ),
         (["--ratings", "b", "--reward-pretrain", "-1"], "reward_pretrain"),
+        (["--ratings", "b", "--method", "dpo", "--reward-pretrain", "3"], "dpo"),
+        (
+            ["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--reward-pretrain", "3"],
+            "extractor_data",
+        ),
         ([], "--ratings"),
     ]
     for extra, needle in cases:

@@ -180,6 +180,38 @@ BAD = {
         + REFINE.format(generator="minim", methods='["dpo"]', settings="settings = { step = 3 }"),
         "unknown refinement settings ['step']",
     ),
+    "reward pretraining for dpo alone": (
+        GOOD
+        + REFINE.format(
+            generator="minim",
+            methods='["dpo"]',
+            settings='settings = { reward_pretrain = 3, extractor_data = "phantom:oct?n=100&seed=3" }',
+        ),
+        "dpo learns from the rating pairs",
+    ),
+    "reward pretraining of a fraction of an epoch": (
+        GOOD
+        + REFINE.format(
+            generator="minim", methods='["raft"]', settings="settings = { reward_pretrain = 2.5 }"
+        ),
+        "reward_pretrain must be a whole number",
+    ),
+    "reward pretraining judged by the classifier of the same images": (
+        GOOD
+        + REFINE.format(
+            generator="minim", methods='["raft"]', settings="settings = { reward_pretrain = 3 }"
+        ),
+        "set extractor_data",
+    ),
+    "refinement extractor data without the modality": (
+        GOOD
+        + REFINE.format(
+            generator="minim",
+            methods='["raft"]',
+            settings='settings = { extractor_data = "phantom:cxr?n=100&size=16&seed=3" }',
+        ),
+        "refinement[0].settings: extractor_data 'phantom:cxr?n=100&size=16&seed=3' has no oct images",
+    ),
     "zero rounds": (
         GOOD + REFINE.format(generator="minim", methods='["dpo"]', settings="rounds = 0"),
         "refinement.0.rounds",

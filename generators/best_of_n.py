@@ -5,6 +5,12 @@ a reward model (learned from ratings, :mod:`synthbench.feedback.reward`) scores 
 checkpoint folder holds copies of the base checkpoint (``base/``) and the reward model
 (``reward/``), so it stands alone. ``synthbench improve CKPT --ratings BATCH --method best-of-n``
 writes one; ``fit`` builds one from the ``base`` and ``reward`` folders of its config.
+
+With ``candidate_cache`` set to a folder (refinement rounds set it for their held-out evaluation
+batch), the candidates of a block are kept there by the base's identity, the block's
+conditions and the random state it starts from: a later round whose reward model differs but
+whose base, prompts and seed are the same re-ranks the same candidates instead of drawing them
+again, and leaves the random state where drawing them would have.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class BestOfN(Generator):
     Config = BestOfNConfig
     capabilities = Capabilities(conditioning="text", feedback=True)
     config: BestOfNConfig
+    #: where candidates are kept for re-ranking (see the module docstring); None: not kept
+    candidate_cache: Path | None = None
 
     def _fit(self, train: Cohort, *, seed: int) -> dict[str, Any]:
         from synthbench.feedback.reward import RewardModel
@@ -76,16 +84,64 @@ class BestOfN(Generator):
     def _generate(
         self, conditions: ResolvedConditions, generator: torch.Generator
     ) -> tuple[np.ndarray, list[str]]:
-        candidates, scores, texts = [], [], []
-        for _ in range(self.config.n_candidates):
-            out = self.base_._generate(conditions, generator)
-            images, text = out if isinstance(out, tuple) else (out, list(conditions.text))
-            candidates.append(images)
-            texts.append(text)
-            scores.append(self.reward_.reward(images, list(conditions.text)))
+        import torch
+
+        kept = self._kept(conditions, generator) if self.candidate_cache else None
+        if kept is not None and kept.is_file():
+            with np.load(kept) as saved:
+                candidates = list(saved["images"])
+                texts = [[str(x) for x in t] for t in saved["texts"]]
+                generator.set_state(torch.from_numpy(saved["state"].copy()))
+        else:
+            candidates, texts = [], []
+            for _ in range(self.config.n_candidates):
+                out = self.base_._generate(conditions, generator)
+                images, text = out if isinstance(out, tuple) else (out, list(conditions.text))
+                candidates.append(images)
+                texts.append(list(text))
+            if kept is not None:
+                self._keep(kept, candidates, texts, generator)
+        scores = [self.reward_.reward(images, list(conditions.text)) for images in candidates]
         best = np.argmax(np.stack(scores), axis=0)
         rows = np.arange(len(conditions))
         return np.stack(candidates)[best, rows], [texts[k][i] for i, k in enumerate(best)]
+
+    def _kept(self, conditions: ResolvedConditions, generator: torch.Generator) -> Path:
+        """The file of this block's candidates: by the base (config and weights), the
+        conditions, the candidate count and the random state the block starts from."""
+        import hashlib
+        import json
+
+        from synthbench.generators.base import read_checkpoint_info
+
+        h = hashlib.sha256()
+        identity = [
+            self.base_.config_hash,
+            read_checkpoint_info(self._base_path).weights_sha256,
+            self.config.n_candidates,
+            list(conditions.modality),
+            list(conditions.text),
+        ]
+        h.update(json.dumps(identity, default=str).encode())
+        for part in (conditions.label, conditions.findings, conditions.biomarker):
+            h.update(b"-" if part is None else np.ascontiguousarray(part).tobytes())
+        h.update(generator.get_state().numpy().tobytes())
+        return Path(self.candidate_cache or ".") / f"{h.hexdigest()[:24]}.npz"
+
+    @staticmethod
+    def _keep(
+        path: Path, candidates: list[np.ndarray], texts: list[list[str]], generator: Any
+    ) -> None:
+        """Write the candidates and the random state after them, whole or not at all."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(
+            tmp,
+            images=np.stack(candidates),
+            texts=np.array(texts, dtype=str),
+            state=generator.get_state().numpy(),
+        )
+        tmp.replace(path)
 
     def sampling_precision(self) -> str:
         return self.base_.sampling_precision()

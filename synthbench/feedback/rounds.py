@@ -251,6 +251,10 @@ def round_into(
     if s.eval_prompts:
         prompts = evaluation_prompts(real, s.eval_prompts, s.seed)
         scored = work / "eval"
+        if cache_dir is not None and hasattr(gen, "candidate_cache"):
+            # best-of-n draws the same candidates for these prompts every round (same base,
+            # prompts and seed): kept once, re-ranked by each round's reward model
+            gen.candidate_cache = Path(cache_dir) / "candidates"
         cohort = _rate_batch(gen, checkpoint, prompts, s.seed * 1000 + EVAL_SEED, scored, s)
     rows = round_rows(cohort, scored, reward, real, round_index, method, settings, cache_dir)
     for row in rows:

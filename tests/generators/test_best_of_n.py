@@ -25,6 +25,46 @@ def test_keeps_the_reward_models_best(mixed_data, fit_generator):
     np.testing.assert_array_equal(one.sample(24, seed=7).images, plain.images)
 
 
+def test_kept_candidates_are_re_ranked_as_drawn_ones_would_be(
+    mixed_data, fit_generator, tmp_path, monkeypatch
+):
+    """With ``candidate_cache``, a second draw of the same prompts and seed reads the kept
+    candidates: the same images as drawing them afresh, under another reward model too, and
+    the random state moves on as drawing would (a batch of several blocks comes out alike)."""
+    from synthbench.generators.conditions import Conditions
+
+    gen = copy.copy(fit_generator("best-of-n", mixed_data))
+    conditions = Conditions.from_prompts(list(mixed_data.train.text[:12]) * 2)
+    gen.block_size = 8  # three blocks of 8
+    fresh = gen.sample(conditions, seed=3)
+    gen.candidate_cache = tmp_path / "kept"
+    cold = gen.sample(conditions, seed=3)
+    assert len(list((tmp_path / "kept").glob("*.npz"))) == 3
+    np.testing.assert_array_equal(cold.images, fresh.images)
+    drawn = []
+    real_generate = gen.base_._generate
+    monkeypatch.setattr(gen.base_, "_generate", lambda *a: drawn.append(1) or real_generate(*a))
+    warm = gen.sample(conditions, seed=3)
+    assert not drawn  # every block read from the folder
+    np.testing.assert_array_equal(warm.images, fresh.images)
+    # another reward model (its opposite) picks from the kept candidates what it would pick
+    # from drawn ones
+    original = gen.reward_
+    flipped = copy.copy(original)
+    flipped.reward = lambda images, prompts: -original.reward(images, prompts)
+    monkeypatch.setattr(gen, "reward_", flipped)
+    kept = gen.sample(conditions, seed=3)
+    assert not drawn
+    gen.candidate_cache = None
+    drawn_again = gen.sample(conditions, seed=3)
+    np.testing.assert_array_equal(kept.images, drawn_again.images)
+    assert not np.array_equal(kept.images, fresh.images)
+    # other prompts or another seed are drawn, not read
+    gen.candidate_cache = tmp_path / "kept"
+    gen.sample(conditions, seed=4)
+    assert drawn and len(list((tmp_path / "kept").glob("*.npz"))) == 6
+
+
 def test_improve_writes_a_checkpoint_with_its_parent_on_the_card(
     mixed_data, fit_generator, tmp_path
 ):

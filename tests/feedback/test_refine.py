@@ -228,6 +228,8 @@ def test_rounds_scored_on_held_out_prompts(minim_checkpoint, tmp_path):
 
     scored = {r["feature_extractor"] for r in rows if r["metric"] in ("fd", "prompt_adherence")}
     assert scored == {identity(fresh)} != {identity(SPEC)}
+    # best-of-n's candidates for the held-out prompts are kept for the next round to re-rank
+    assert list((out / "features" / "candidates").glob("*.npz"))
     reward = RewardModel.load(out / "round-1" / "reward")
     assert reward.settings.pretrain_epochs == 2
     assert reward.n_pretrain == len(load_data(SPEC).train)

@@ -99,18 +99,23 @@ def test_prompt_features_are_normalised_and_word_order_matters_a_little():
     assert not np.allclose(f[0], f[1]) and f[0] @ f[1] > 0.5
 
 
-def test_fidelity_is_learned_as_what_the_prompt_asks_for(tmp_path):
-    """Real OCT images, each prompted with its own report (rated 3) or with a report of another
-    class (rated 1): the class head learns which prompts an image shows."""
+def _own_or_other_reports(real, rng):
+    """Each image's own report, or for half of them (``swap``) one of another class (another
+    set of findings, for a multi-label modality)."""
+    swap = rng.random(len(real)) < 0.5
+    multi = len(set(real.label.tolist())) == 1
+    key = [tuple(f.tolist()) for f in real.findings] if multi else real.label.tolist()
+    text = list(real.text)
+    for i in np.flatnonzero(swap):
+        text[i] = real.text[rng.choice([j for j, k in enumerate(key) if k != key[i]])]
+    return text, swap
+
+
+def _rated_by_report(folder, real, text, swap):
+    """A batch of ``real``'s images prompted with ``text``, rated fidelity 1 where the report is
+    another image's (``swap``) and 3 where it is the image's own, realism 2 throughout."""
     from synthbench.cohort import Cohort
 
-    real = load_data("phantom:oct?n=1000&size=32").train.subset(range(600))
-    rng = np.random.default_rng(3)
-    swap = rng.random(len(real)) < 0.5
-    text = list(real.text)
-    for i in np.flatnonzero(swap):  # a report of another class
-        other = rng.choice(np.flatnonzero(real.label != real.label[i]))
-        text[i] = real.text[other]
     prompted = Cohort.from_arrays(
         real.images,
         modality=list(real.modality),
@@ -118,19 +123,28 @@ def test_fidelity_is_learned_as_what_the_prompt_asks_for(tmp_path):
         label_names=real.label_names,
         text=text,
     )
-    folder = tmp_path / "b"
     write_batch(prompted, folder, checkpoint="-", generator="test", config_hash="-", seed=0)
     store = RatingStore(folder / DB_FILE)
     for i in range(len(real)):
         store.submit(Rating(item_id=f"{i:05d}", rater="r", realism=2, fidelity=1 if swap[i] else 3))
+    return folder
+
+
+def test_fidelity_is_learned_as_what_the_prompt_asks_for(tmp_path):
+    """Real OCT images, each prompted with its own report (rated 3) or with a report of another
+    class (rated 1): the class head learns which prompts an image shows."""
+
+    real = load_data("phantom:oct?n=1000&size=32").train.subset(range(600))
+    text, swap = _own_or_other_reports(real, np.random.default_rng(3))
+    folder = _rated_by_report(tmp_path / "b", real, text, swap)
     model = train_reward([folder], RewardSettings(epochs=60, held_out=0.3, members=2))
     assert model.labels == ["oct/normal", "oct/drusen", "oct/dme", "oct/cnv"]
     assert model.agreement["fidelity_spearman"] >= 0.45, model.agreement
     model.save(tmp_path / "rm")
     again = RewardModel.load(tmp_path / "rm")
     assert len(again.nets) == 2
-    pred = again.predict(prompted.images, text)
-    assert np.allclose(pred, model.predict(prompted.images, text))
+    pred = again.predict(real.images, text)
+    assert np.allclose(pred, model.predict(real.images, text))
     assert pred[~swap, 1].mean() > pred[swap, 1].mean() + 0.5
 
 
@@ -172,18 +186,6 @@ def test_a_reward_model_of_an_earlier_form_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def _own_or_other_reports(real, rng):
-    """Each image's own report, or for half of them (``swap``) one of another class (another
-    set of findings, for a multi-label modality)."""
-    swap = rng.random(len(real)) < 0.5
-    multi = len(set(real.label.tolist())) == 1
-    key = [tuple(f.tolist()) for f in real.findings] if multi else real.label.tolist()
-    text = list(real.text)
-    for i in np.flatnonzero(swap):
-        text[i] = real.text[rng.choice([j for j, k in enumerate(key) if k != key[i]])]
-    return text, swap
-
-
 @pytest.mark.parametrize(
     ("modality", "least", "margin"),
     [("oct", 0.35, 0.3), ("cxr", 0.15, 0.15)],  # seen: 0.50 vs 0.01; 0.29 vs 0.04
@@ -192,24 +194,12 @@ def test_pretraining_on_labelled_images_teaches_the_class_head(tmp_path, modalit
     """40 ratings are too few to learn OCT's four classes or chest X-ray's four findings from;
     a reward model that first learns them from 600 labelled images tells an image's own report
     from another one on images neither saw, and one without that does much worse."""
-    from synthbench.cohort import Cohort
 
     data = load_data(f"phantom:{modality}?n=1000&size=32")
     rng = np.random.default_rng(4)
     rated = data.val.subset(range(40))
     text, swap = _own_or_other_reports(rated, rng)
-    prompted = Cohort.from_arrays(
-        rated.images,
-        modality=list(rated.modality),
-        label=rated.label,
-        label_names=rated.label_names,
-        text=text,
-    )
-    folder = tmp_path / "b"
-    write_batch(prompted, folder, checkpoint="-", generator="test", config_hash="-", seed=0)
-    store = RatingStore(folder / DB_FILE)
-    for i in range(len(rated)):
-        store.submit(Rating(item_id=f"{i:05d}", rater="r", realism=2, fidelity=1 if swap[i] else 3))
+    folder = _rated_by_report(tmp_path / "b", rated, text, swap)
 
     fresh = data.test
     fresh_text, fresh_swap = _own_or_other_reports(fresh, np.random.default_rng(5))

@@ -15,6 +15,7 @@ again, and leaves the random state where drawing them would have.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,8 @@ class BestOfN(Generator):
     ) -> None:
         """Write the candidates and the random state after them, whole or not at all."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        # one temporary name per process: two cells may keep the same candidates at once
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(
             tmp,
             images=np.stack(candidates),

@@ -113,12 +113,10 @@ class BestOfN(Generator):
         import hashlib
         import json
 
-        from synthbench.generators.base import read_checkpoint_info
-
         h = hashlib.sha256()
         identity = [
             self.base_.config_hash,
-            read_checkpoint_info(self._base_path).weights_sha256,
+            self._base_weights,  # read with the base, not per block
             self.config.n_candidates,
             list(conditions.modality),
             list(conditions.text),
@@ -127,7 +125,7 @@ class BestOfN(Generator):
         for part in (conditions.label, conditions.findings, conditions.biomarker):
             h.update(b"-" if part is None else np.ascontiguousarray(part).tobytes())
         h.update(generator.get_state().numpy().tobytes())
-        return Path(self.candidate_cache or ".") / f"{h.hexdigest()[:24]}.npz"
+        return Path(self.candidate_cache) / f"{h.hexdigest()[:24]}.npz"
 
     @staticmethod
     def _keep(
@@ -167,8 +165,10 @@ class BestOfN(Generator):
         self.reward_ = RewardModel.load(path / "reward")
 
     def _load_base(self, path: Path) -> Generator:
-        from synthbench.generators.base import load_generator
+        from synthbench.generators.base import load_generator, read_checkpoint_info
 
+        # the weights' digests: with the config hash, what identifies kept candidates
+        self._base_weights = read_checkpoint_info(path).weights_sha256
         base = load_generator(path)
         base.config = base.config.with_sampling(self.config.base_sampling)
         return base

@@ -226,6 +226,14 @@ def get_source(name: str) -> DataSource:
     return cls()
 
 
+def check_spec(spec: str | dict[str, Any] | DataSpec) -> DataSpec:
+    """Parse a data spec and validate its options against its source, loading nothing; a bad
+    spec is a :class:`DataError`."""
+    parsed = DataSpec.parse(spec)
+    get_source(parsed.source).options(parsed)
+    return parsed
+
+
 def load_data(spec: str | dict[str, Any] | DataSpec) -> RealData:
     """Load any data spec into train / val / test cohorts.
 

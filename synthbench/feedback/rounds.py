@@ -131,12 +131,11 @@ class RoundSettings:
                 "extractor_data (a fresh simulation) so that adherence is judged afresh"
             )
         if self.extractor_data is not None:
-            from synthbench.data.source import DataSpec, get_source
+            from synthbench.data.source import check_spec
             from synthbench.errors import SynthbenchError
 
             try:
-                spec = DataSpec.parse(self.extractor_data)
-                get_source(spec.source).options(spec)
+                check_spec(self.extractor_data)
             except SynthbenchError as exc:
                 raise FeedbackError(f"extractor_data: {exc}") from None
 

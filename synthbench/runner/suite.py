@@ -216,7 +216,7 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
     settings of every component. What needs the data loaded (tasks the data can serve, which
     real patients each generator saw) is checked when the plan is made."""
     from synthbench import registry
-    from synthbench.data.source import DataSpec, get_source
+    from synthbench.data.source import check_spec
     from synthbench.errors import RegistryError
 
     def fail(key: str, message: str) -> None:
@@ -230,8 +230,7 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
 
     for key, entry in suite.data.items():
         try:
-            spec = DataSpec.parse(entry.spec)
-            get_source(spec.source).options(spec)
+            check_spec(entry.spec)
         except SynthbenchError as exc:
             fail(f"data.{key}.spec", str(exc))
     for key, entry in suite.generators.items():
@@ -290,8 +289,7 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
                     f"only the domain extractor trains on data; this block's is {check.extractor!r}",
                 )
             try:
-                spec = DataSpec.parse(check.extractor_data)
-                get_source(spec.source).options(spec)
+                check_spec(check.extractor_data)
             except SynthbenchError as exc:
                 fail(f"{key}.extractor_data", str(exc))
 

@@ -321,6 +321,8 @@ def summary(root: Path) -> str:
         "Δ top-rated / Δ adherence / Δ FD / near copies |",
         "|---|---|---|---|",
     ]
+    #: (base and judge without the seed, pick) -> seed -> (Δ top-rated, Δ adherence, Δ FD)
+    by_seed: dict[tuple[str, str], dict[int, tuple[float, float, float]]] = {}
     for folder in sorted(p.parent for p in root.glob("*/manifest.json")):
         info = json.loads((folder / "manifest.json").read_text())
         rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
@@ -342,6 +344,10 @@ def summary(root: Path) -> str:
         if info.get("extractor_data"):  # scored by a judge trained on a fresh simulation
             run += f", judged in {info['extractor_data']}"
         form = info.get("reward_model", {"format": 1})
+        # one pool size per group: a 16-candidate pool's picks of 8 are not an 8-candidate one's
+        group = run.replace(f", {drawn['seed']}", ", seeds", 1) + f", {drawn['candidates']} drawn"
+        for pick in (p for p in figures if p.startswith("reward ") or p.startswith("rater-capped")):
+            by_seed.setdefault((group, pick), {})[drawn["seed"]] = _deltas(base, figures[pick])
         for pick in (p for p in figures if p.startswith("reward ")):
             # "reward of 8" (the mean of its two scores), "reward w2 of 8" (--fidelity-weights)
             # or "reward pretrained of 8" (--reward-pretrain)
@@ -368,7 +374,40 @@ def summary(root: Path) -> str:
             lines.append(line)
     if len(learned) > 2:  # runs with --reward: its picks, as round 1 of best-of-n makes them
         lines += ["", *learned]
+    means = seed_means(by_seed)
+    if means:
+        lines += ["", *means]
     return "\n".join(lines)
+
+
+def _deltas(base: dict, pick: dict) -> tuple[float, float, float]:
+    """A pick's change from the base: top-rated and adherence in points, FD in percent."""
+    return (
+        100 * (pick["top_rated"] - base["top_rated"]),
+        100 * (pick["prompt_adherence"] - base["prompt_adherence"]),
+        100 * (pick["fd"] / base["fd"] - 1),
+    )
+
+
+def seed_means(by_seed: dict[tuple[str, str], dict[int, tuple[float, float, float]]]) -> list[str]:
+    """The mean and 95% t interval over seeds of each pick's changes, for every base, judge
+    and pick run with more than one seed."""
+    from synthbench.leaderboard.stats import mean_ci
+
+    out = [
+        "| base, modality, judge, candidates drawn | pick | seeds | Δ top-rated | Δ adherence "
+        "| Δ FD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (group, pick), seeds in by_seed.items():
+        if len(seeds) < 2:
+            continue
+        cells = []
+        for j, unit in enumerate((" pts", " pts", "%")):
+            st = mean_ci([seeds[s][j] for s in sorted(seeds)])
+            cells.append(f"{st.mean:+.1f}{unit} [{st.low:+.1f}, {st.high:+.1f}]")
+        out.append(f"| {group} | {pick} | {len(seeds)} | {' | '.join(cells)} |")
+    return out if len(out) > 2 else []
 
 
 def pick_figures(rows: list[dict]) -> dict[str, dict[str, float]]:

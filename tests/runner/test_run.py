@@ -111,7 +111,12 @@ def test_the_manifest_records_the_code_as_the_run_started(smoke_run, monkeypatch
 
 
 def _cells_done(cache: Path) -> dict[str, float]:
-    return {str(p.parent): p.stat().st_mtime_ns for p in cache.glob("*/*/cell.json")}
+    """Finished cells: folders in place, not the temporary ones a running cell is renaming."""
+    return {
+        str(p.parent): p.stat().st_mtime_ns
+        for p in cache.glob("*/*/cell.json")
+        if not p.parent.name.startswith(".")
+    }
 
 
 def test_kill_9_then_resume_gives_identical_results(smoke_run, tmp_path):

@@ -1,10 +1,12 @@
 """Per-round tables and plots of refinement runs (rows of task ``refine``, qualifiers ``method``
 and ``round``; see :mod:`synthbench.feedback.rounds`).
 
-One table per data set and protocol (rounds scored on the batch they learn from, or on a
-held-out batch, protocol ``held-out``): a row per method and round (round 0, the base model,
+One table per data set, generator and protocol (rounds scored on the batch they learn from, or
+on a held-out batch, protocol ``held-out``): a row per method and round (round 0, the base model,
 first), each metric as mean and 95% t interval over seeds, and the change from round 0 with its
-95% t interval over the seeds' paired changes (points for shares, relative for FD).
+95% t interval over the seeds' paired changes (points for shares, relative for FD). Rows of a
+labelled suite block (qualifier ``variant``) read ``best-of-n · <label>``, their round 0
+``base · <label>``, and each is compared with its own round 0.
 """
 
 from __future__ import annotations
@@ -38,18 +40,33 @@ REFERENCE: dict[str, tuple[str, dict[str, str]]] = {
     "near_copy_share": ("near_copy_share", {"set": "real-test"}),
 }
 REFERENCE_ROW = "real test images"
+#: joins a method (or ``base``) and a block's label
+JOIN = " · "
 #: shown as percentages, their change from round 0 in points
 SHARES = ("top_rated", "top_fidelity", "top_realism", "prompt_adherence", "near_copy_share")
+
+
+def method_label(method: str, variant: str | None) -> str:
+    """``best-of-n`` or, for a labelled block's rows, ``best-of-n · <label>``."""
+    return f"{method}{JOIN}{variant}" if variant else method
+
+
+def base_of(method: str) -> str:
+    """The round-0 row a method's rounds are compared with: ``base`` of its own block."""
+    _, _, variant = method.partition(JOIN)
+    return method_label("base", variant)
 
 
 @dataclass
 class RoundsTable:
     dataset: str
     protocol: str = ""
-    #: (method, round) -> column id -> seed -> value
+    generator: str = ""
+    #: (method, round) -> column id -> seed -> value (method: :func:`method_label`)
     values: dict[tuple[str, int], dict[str, dict[int, float]]] = field(default_factory=dict)
-    #: column id -> seed -> the real test images' value (``REFERENCE``; round 0's rows)
-    reference: dict[str, dict[int, float]] = field(default_factory=dict)
+    #: round-0 label (``base`` or ``base · <label>``) -> column id -> seed -> the real test
+    #: images' value (``REFERENCE``; round 0's rows)
+    reference: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
 
     def stat(self, method: str, round_index: int, column: str) -> Stat | None:
         seeds = self.values.get((method, round_index), {}).get(column)
@@ -59,6 +76,10 @@ class RoundsTable:
     def methods(self) -> list[str]:
         return sorted({m for m, r in self.values if r > 0})
 
+    def reference_stat(self, base: str, column: str) -> Stat | None:
+        seeds = self.reference.get(base, {}).get(column)
+        return mean_ci([seeds[s] for s in sorted(seeds)]) if seeds else None
+
     def ordered(self) -> list[tuple[str, int]]:
         return sorted(self.values, key=lambda k: (k[1] > 0, k[0], k[1]))
 
@@ -67,7 +88,7 @@ class RoundsTable:
         interval: relative for FD (each seed's FD over its round 0's, less 1), a plain
         difference otherwise (x 100 for points of shares)."""
         now = self.values.get((method, round_index), {}).get(column, {})
-        base = self.values.get(("base", 0), {}).get(column, {})
+        base = self.values.get((base_of(method), 0), {}).get(column, {})
         seeds = sorted(set(now) & set(base))
         if column == "fd":
             seeds = [s for s in seeds if base[s]]
@@ -78,21 +99,22 @@ class RoundsTable:
 
 
 def rounds_tables(rows: Sequence[ResultRow]) -> list[RoundsTable]:
-    tables: dict[tuple[str, str], RoundsTable] = {}
+    tables: dict[tuple[str, str, str], RoundsTable] = {}
     for r in rows:
         if r.task != "refine" or "round" not in r.qualifiers:
             continue
-        rest = {k: v for k, v in r.qualifiers.items() if k not in ("method", "round")}
+        rest = {k: v for k, v in r.qualifiers.items() if k not in ("method", "round", "variant")}
         seed = r.seed if r.seed is not None else 0
-        where = (r.dataset, r.protocol)
+        where = (r.dataset, r.generator, r.protocol)
+        method = method_label(r.qualifiers.get("method", ""), r.qualifiers.get("variant"))
         for column, (metric, quals) in REFERENCE.items():
             if r.metric == metric and rest == quals and r.qualifiers["round"] == "0":
-                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol))
-                table.reference.setdefault(column, {})[seed] = r.value
+                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol, r.generator))
+                table.reference.setdefault(method, {}).setdefault(column, {})[seed] = r.value
         for column, metric, quals, _label, _hib in COLUMNS:
             if r.metric == metric and rest == quals:
-                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol))
-                key = (r.qualifiers.get("method", ""), int(r.qualifiers["round"]))
+                table = tables.setdefault(where, RoundsTable(r.dataset, r.protocol, r.generator))
+                key = (method, int(r.qualifiers["round"]))
                 table.values.setdefault(key, {}).setdefault(column, {})[seed] = r.value
     return [tables[k] for k in sorted(tables) if tables[k].values]
 
@@ -126,7 +148,10 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
     top-rated and fidelity-3 shares, prompt adherence and FD; last, the real test images' own
     adherence, CAS and near-copy share where the rows hold them."""
     present = [
-        c for c in COLUMNS if c[0] in t.reference or any(c[0] in v for v in t.values.values())
+        c
+        for c in COLUMNS
+        if any(c[0] in ref for ref in t.reference.values())
+        or any(c[0] in v for v in t.values.values())
     ]
     header = ["method", "round", "seeds", *(f"{c[3]} {'↑' if c[4] else '↓'}" for c in present)]
     header += ["Δ top-rated", "Δ fidelity 3", "Δ adherence", "Δ FD"]
@@ -138,20 +163,19 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
         for column in ("top_rated", "top_fidelity", "prompt_adherence", "fd"):
             row.append(_fmt_change(column, t.change(method, r, column) if r else None))
         body.append(row)
-    if t.reference:
-        stats = [
-            mean_ci(list(t.reference[c[0]].values())) if c[0] in t.reference else None
-            for c in present
-        ]
+    for base in sorted(t.reference):  # a row per block's round 0 (one where nothing is labelled)
+        stats = [t.reference_stat(base, c[0]) for c in present]
         n = max((s.n for s in stats if s is not None), default=0)
         cells = [_fmt(c[0], s) if s is not None else "" for c, s in zip(present, stats)]
-        body.append([REFERENCE_ROW, "", str(n), *cells, "", "", "", ""])
+        label = REFERENCE_ROW + base.removeprefix("base")
+        body.append([label, "", str(n), *cells, "", "", "", ""])
     return header, body
 
 
 def rounds_title(t: RoundsTable) -> str:
     prompts = ", held-out prompts" if t.protocol == "held-out" else ""
-    return f"{t.dataset} · refinement rounds (simulated rater{prompts})"
+    generator = f" · {t.generator}" if t.generator else ""
+    return f"{t.dataset}{generator} · refinement rounds (simulated rater{prompts})"
 
 
 def rounds_plot(t: RoundsTable) -> str | None:
@@ -177,7 +201,7 @@ def rounds_plot(t: RoundsTable) -> str | None:
     for ax, (column, label) in zip(axes, panels):
         for method in t.methods:
             rounds = [0, *sorted(r for m, r in t.values if m == method)]
-            stats = [t.stat("base" if r == 0 else method, r, column) for r in rounds]
+            stats = [t.stat(base_of(method) if r == 0 else method, r, column) for r in rounds]
             pts = [(r, s) for r, s in zip(rounds, stats) if s is not None]
             if not pts:
                 continue
@@ -185,10 +209,12 @@ def rounds_plot(t: RoundsTable) -> str | None:
             ax.plot(xs, [s.mean for _, s in pts], marker="o", label=method)
             if all(s.n > 1 for _, s in pts):
                 ax.fill_between(xs, [s.low for _, s in pts], [s.high for _, s in pts], alpha=0.2)
-        if column in t.reference:  # the real test images' own figure
-            ref = mean_ci(list(t.reference[column].values())).mean
-            ax.axhline(ref, color="0.5", linestyle="--", linewidth=1, label=REFERENCE_ROW)
-            ax.legend(fontsize=8)
+        for base in sorted(t.reference):  # the real test images' own figure
+            ref = t.reference_stat(base, column)
+            if ref is not None:
+                label = REFERENCE_ROW + base.removeprefix("base")
+                ax.axhline(ref.mean, color="0.5", linestyle="--", linewidth=1, label=label)
+                ax.legend(fontsize=8)
         ax.set_xlabel("round")
         ax.set_title(label)
         ax.set_xticks(range(0, 1 + max(r for _, r in t.values)))

@@ -456,7 +456,14 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
                 raise SynthbenchError(f"refinement[{i}].settings: {exc}") from None
         # rounds scored on held-out prompts say so, as their rows do
         protocol = HELD_OUT if ref.settings.get("eval_prompts") else ""
-        note = ({"generator": ref.generator, "protocol": protocol},)
+        note: tuple[dict[str, Any], ...] = (
+            {
+                "generator": ref.generator,
+                "protocol": protocol,
+                # a labelled block's rows say so (collect_rows adds it to their qualifiers)
+                **({"qualifiers": {"variant": ref.label}} if ref.label else {}),
+            },
+        )
         for seed in ref.seeds or suite.seeds:
             base = {
                 "base": src.ref,

@@ -121,8 +121,13 @@ def collect_rows(plan: Plan, store: Store) -> list[Any]:
         base = read_rows(store.dir(cell.kind, cell.key) / ROWS_FILE)
         extra = _cell_fields(plan, store, cell)
         for note in cell.annotations:
+            quals = note.get("qualifiers", {})  # added to the row's own, not in their place
+            fields = {k: v for k, v in note.items() if k != "qualifiers"}
             for row in base:
-                rows.append(row.model_copy(update={"suite": suite.name, **extra, **note}))
+                update = {"suite": suite.name, **extra, **fields}
+                if quals:
+                    update["qualifiers"] = {**row.qualifiers, **quals}
+                rows.append(row.model_copy(update=update))
     return rows
 
 

@@ -142,6 +142,17 @@ class Refinement(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
     #: overrides the suite's seeds
     seeds: list[int] | None = None
+    #: names the block's rows (the rounds table reads ``best-of-n · <label>``, its round 0
+    #: ``base · <label>``), so that blocks on the same data and generator with other settings
+    #: stand side by side instead of mixing
+    label: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value != value.strip() or "·" in value):
+            raise ValueError(f"{value!r}: give a non-empty name without surrounding spaces or '·'")
+        return value
 
     @field_validator("rounds")
     @classmethod
@@ -295,6 +306,24 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
 
     for i, ref in enumerate(suite.refinement):
         _check_refinement(suite, ref, f"refinement[{i}]", fail)
+        for j, other in enumerate(suite.refinement[:i]):
+            if _rows_collide(suite, other, ref):
+                fail(
+                    f"refinement[{i}].label",
+                    f"refinement[{j}] refines {ref.generator!r} on {ref.data!r} for the same seeds "
+                    f"with other settings and {'the same label' if ref.label else 'no label either'}"
+                    ": their rows would mix; give each block its own label",
+                )
+
+
+def _rows_collide(suite: Suite, a: Refinement, b: Refinement) -> bool:
+    """True where two refinement blocks would write rows no table can tell apart: the same
+    data, generator, label and a shared seed, with other settings (so another round 0 and other
+    rounds under the same method names). Blocks that differ in their methods or rounds alone
+    share their cells."""
+    seeds = set(a.seeds or suite.seeds) & set(b.seeds or suite.seeds)
+    same = (a.data, a.generator, a.label) == (b.data, b.generator, b.label)
+    return same and bool(seeds) and a.settings != b.settings
 
 
 def _check_refinement(suite: Suite, ref: Refinement, key: str, fail: Any) -> None:

@@ -303,6 +303,14 @@ generator = "minim"
 methods = ["raft", "dpo"]
 rounds = 2
 settings = {{ n_prompts = 8, eval_prompts = 4, steps = 3, reward_epochs = 3, n_candidates = 2, n_real = 100 }}
+
+[[refinement]]
+data = "oct"
+generator = "minim"
+methods = ["raft"]
+rounds = 1
+label = "again"
+settings = {{ n_prompts = 8, eval_prompts = 4, steps = 3, reward_epochs = 3, n_candidates = 2, n_real = 100 }}
 """
     )
     suite = load_suite(suite_file)
@@ -316,7 +324,14 @@ settings = {{ n_prompts = 8, eval_prompts = 4, steps = 3, reward_epochs = 3, n_c
     assert {r.protocol for r in rows} == {"held-out"}
     assert {r.n_synth for r in rows if r.metric == "top_rated"} == {8}
     md = render(read_results(out), "md")
-    assert "refinement rounds (simulated rater, held-out prompts)" in md and "| dpo | 2 |" in md
+    assert "minim · refinement rounds (simulated rater, held-out prompts)" in md
+    assert "| dpo | 2 |" in md
+    # the labelled block's rows, from the same cells (its settings are the first block's)
+    again = {
+        (r.qualifiers["method"], r.qualifiers["round"]) for r in rows if r.qualifiers.get("variant")
+    }
+    assert again == {("base", "0"), ("raft", "1")}
+    assert "| base · again | 0 |" in md and "| raft · again | 1 |" in md
     cells = sorted((tmp_path / "cells" / "refine").iterdir())
     assert len([c for c in cells if (c / "cell.json").is_file()]) == 5  # round 0 shared
     # the entry's sampling settings reach every round: raft's and dpo's models keep them

@@ -86,3 +86,49 @@ def test_held_out_rows_get_a_table_of_their_own():
     assert rounds_title(tables[1]).endswith("(simulated rater, held-out prompts)")
     md = render(_rows("held-out"), "md")
     assert "refinement rounds (simulated rater, held-out prompts)" in md
+
+
+def test_labelled_blocks_and_generators_are_told_apart():
+    """A labelled block's rows are compared with their own round 0, and two generators on one
+    data set get a table each instead of overwriting each other's seeds."""
+    rows = []
+    for variant, shift in (("plain", 0.0), ("taught", 0.5)):
+        for r in _rows():
+            r.qualifiers["variant"] = variant
+            # each block's round 0 moves with it: the changes stay paired
+            value = r.value + shift if r.metric == "top_rated" else r.value
+            rows.append(r.model_copy(update={"generator": "minim", "value": value}))
+    other = [r.model_copy(update={"generator": "minim-2", "value": 2 * r.value}) for r in _rows()]
+    (a, b) = rounds_tables(rows + other)
+    assert (a.generator, b.generator) == ("minim", "minim-2")
+    assert rounds_title(a) == "phantom:oct · minim · refinement rounds (simulated rater)"
+    _, body = rounds_table(a)
+    assert [(row[0], row[1]) for row in body] == [
+        ("base · plain", "0"),
+        ("base · taught", "0"),
+        ("best-of-n · plain", "1"),
+        ("best-of-n · taught", "1"),
+    ]
+    for method in ("best-of-n · plain", "best-of-n · taught"):
+        assert a.change(method, 1, "top_rated").mean == pytest.approx(0.2)
+        assert a.change(method, 1, "fd").mean == pytest.approx(-0.1)
+    assert a.stat("base · taught", 0, "top_rated").mean == pytest.approx(0.7)
+    assert b.stat("best-of-n", 1, "top_rated").mean == pytest.approx(2 * 0.4)
+    assert "minim-2 · refinement rounds" in render(rows + other, "md")
+
+
+def test_each_block_keeps_its_real_test_images_row():
+    rows = []
+    for variant, adherence in (("a", 0.8), ("b", 0.6)):
+        for r in _rows():
+            r.qualifiers["variant"] = variant
+            rows.append(r)
+        for seed in range(3):
+            ref = _row("base", 0, "prompt_adherence", adherence, seed)
+            ref.qualifiers.update({"set": "real-test", "variant": variant})
+            rows.append(ref)
+    (table,) = rounds_tables(rows)
+    header, body = rounds_table(table)
+    refs = {row[0]: dict(zip(header, row)) for row in body if row[0].startswith("real test")}
+    assert refs["real test images · a"]["adherence ↑"].startswith("80.0% [")
+    assert refs["real test images · b"]["adherence ↑"].startswith("60.0% [")

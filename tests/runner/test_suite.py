@@ -96,6 +96,8 @@ generator = "{generator}"
 methods = {methods}
 {settings}
 """
+#: one more refinement block of the same generator
+BLOCK = REFINE[REFINE.index("[[refinement]]") :]
 
 BAD = {
     "unknown key": (
@@ -212,6 +214,17 @@ BAD = {
         ),
         "refinement[0].settings: extractor_data 'phantom:cxr?n=100&size=16&seed=3' has no oct images",
     ),
+    "two blocks whose rows would mix": (
+        GOOD
+        + REFINE.format(generator="minim", methods='["raft"]', settings="")
+        + BLOCK.format(generator="minim", methods='["dpo"]', settings="settings = { steps = 3 }"),
+        "refinement[1].label: refinement[0] refines 'minim' on 'oct' for the same seeds with "
+        "other settings",
+    ),
+    "a blank label": (
+        GOOD + REFINE.format(generator="minim", methods='["raft"]', settings='label = " "'),
+        "refinement.0.label",
+    ),
     "zero rounds": (
         GOOD + REFINE.format(generator="minim", methods='["dpo"]', settings="rounds = 0"),
         "refinement.0.rounds",
@@ -230,6 +243,32 @@ def test_bad_suite_is_one_line_exit_2_nothing_written(tmp_path, case):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (case, lines)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_labelled_blocks_stand_side_by_side(tmp_path):
+    """Blocks on the same data and generator with other settings plan a round 0 each, and
+    their rows are told apart by the label; blocks that differ in their methods alone share
+    their cells."""
+    text = (
+        GOOD
+        + REFINE.format(generator="minim", methods='["raft"]', settings='label = "plain"')
+        + BLOCK.format(
+            generator="minim",
+            methods='["raft"]',
+            settings='label = "short"\nrounds = 2\nsettings = { steps = 3 }',
+        )
+        + BLOCK.format(generator="minim", methods='["dpo"]', settings='label = "plain"')
+    )
+    (tmp_path / "s.toml").write_text(text)
+    plan = make_plan(load_suite(tmp_path / "s.toml"))
+    cells = plan.of_kind("refine")
+    zeros = [c for c in cells if c.payload["round"] == 0]
+    # per seed: one round 0 for the default settings (blocks 0 and 2), one for steps = 3
+    assert len(zeros) == 2 * 2 and len(cells) == 2 * (2 + 3 + 2 + 3)
+    variants = {n["qualifiers"]["variant"] for c in zeros for n in c.annotations}
+    assert variants == {"plain", "short"}
+    shared = [c for c in zeros if c.payload["settings"] == {}]
+    assert all(len(c.annotations) == 1 for c in shared)  # blocks 0 and 2 give the same note
 
 
 def test_missing_medmnist_file_says_where_to_put_it(tmp_path):

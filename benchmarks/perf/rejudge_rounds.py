@@ -1,0 +1,185 @@
+"""A refinement suite's rounds judged again, by judges no setting of the suite was chosen on.
+
+    python benchmarks/perf/rejudge_rounds.py benchmarks/feedback_heldout.toml --cache CACHE \
+        --judge-data 'phantom:oct,fundus,cxr,chest_ct?n=2000&size=32&seed=15485863' \
+        --rater-seed 1000 --out results/feedback-heldout-rejudged
+
+A suite's settings (a guidance scale, the reward model's pretraining) are chosen on what its
+judges said in earlier runs: the simulated rater's judge and critics, and the classifier and
+features that score prompt adherence, FD and near copies. A figure quoted from such a suite is
+measured again here on judges of their own. This script takes every finished round of the suite
+from its cell cache (run the suite first; the cache is only read) and scores the batch each round
+was scored on (the held-out evaluation batch where the suite has one) again:
+
+- rated by a simulated rater whose judge and realism critics train on another fresh simulation
+  (the rater's seed plus ``--rater-seed``) and whose noise is drawn afresh, rating a copy of the
+  batch;
+- FD, near copies, CAS and prompt adherence in the features and by the classifier of the
+  ``domain`` extractor trained on ``--judge-data``'s training split (patients of another fresh
+  simulation).
+
+It writes the rows (the rounds' own metrics, with the suite's labels), the rounds table they
+give and a ``manifest.json`` under ``--out``, and prints the table. Each round's rejudged rows
+are kept in ``--work`` as they are made, so an interrupted run, or one started before the suite
+has finished, goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", type=Path)
+    parser.add_argument("--cache", type=Path, required=True, help="the run's cell cache")
+    parser.add_argument(
+        "--judge-data",
+        required=True,
+        help="data spec of a fresh simulation the scoring features and classifier learn from",
+    )
+    parser.add_argument(
+        "--rater-seed",
+        type=int,
+        default=1000,
+        help="added to each round's rater seed: another fresh simulation for its judge and critics",
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path.home() / ".cache" / "synthbench" / "rejudge",
+        help="kept between runs: each round's rejudged rows, the judge's extractor and features",
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from synthbench.cohort import Cohort
+    from synthbench.data.source import check_spec
+    from synthbench.errors import SynthbenchError
+    from synthbench.feedback.rater import simulate
+    from synthbench.feedback.rounds import RoundSettings, round_rows
+    from synthbench.feedback.store import DB_FILE
+    from synthbench.leaderboard import render
+    from synthbench.machine import environment
+    from synthbench.results import read_rows, write_rows
+    from synthbench.runner.cells import Store
+    from synthbench.runner.plan import digest, load_payload_data, make_plan
+    from synthbench.runner.run import collect_rows
+    from synthbench.runner.suite import load_suite
+
+    try:
+        check_spec(args.judge_data)
+        suite = load_suite(args.suite)
+        plan = make_plan(suite)
+    except SynthbenchError as exc:
+        sys.exit(f"error: {exc}")
+    store = Store(args.cache)
+    cells = [c for c in plan.of_kind("refine") if store.done("refine", c.key)]
+    if not cells:
+        sys.exit(
+            f"error: {args.cache} holds no finished round of {args.suite}; run the suite first"
+        )
+    # the suite's own rows, for the labels each round's rows carry (data set, generator, protocol)
+    labelled = {
+        (r.seed, r.qualifiers["method"], r.qualifiers["round"], r.qualifiers.get("variant")): r
+        for r in collect_rows(plan, store)
+        if r.task == "refine" and r.metric == "top_rated"
+    }
+
+    # one folder per pair of judges: the rows of each round they rejudged, their features
+    work = args.work / digest([args.judge_data, args.rater_seed])
+    (work / "rounds").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for cell in cells:
+        payload = cell.payload
+        done = work / "rounds" / f"{cell.key}.jsonl"
+        if done.is_file():
+            new = read_rows(done)
+            rows += _labelled(new, cell, labelled)
+            continue
+        settings = RoundSettings.from_flat(payload["settings"], seed=payload["seed"])
+        settings = replace(
+            settings,
+            extractor_data=args.judge_data,
+            rater=replace(settings.rater, seed=settings.rater.seed + args.rater_seed),
+        )
+        scored = store.dir("refine", cell.key) / ("eval" if settings.eval_prompts else "batch")
+        real = load_payload_data(payload["data"])
+        with tempfile.TemporaryDirectory() as tmp:
+            batch = Path(tmp) / "batch"
+            shutil.copytree(scored, batch, ignore=shutil.ignore_patterns(f"{DB_FILE}*"))
+            simulate(batch, settings.rater)
+            cohort = Cohort.load(batch / "cohort")
+            new = round_rows(
+                cohort,
+                batch,
+                None,
+                real,
+                payload["round"],
+                payload["method"],
+                settings,
+                work / "features",
+            )
+        write_rows(done.with_suffix(".tmp"), new)
+        done.with_suffix(".tmp").replace(done)
+        rows += _labelled(new, cell, labelled)
+        print(f"{cell.label}: rejudged", flush=True)
+
+    table = render(rows, "md")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_rows(args.out / "rows.jsonl", rows)
+    head = (
+        f"{args.suite}: every finished round rejudged; rater seed + {args.rater_seed}, "
+        f"scoring features and adherence classifier trained on {args.judge_data}"
+    )
+    (args.out / "rounds.md").write_text(f"{head}\n\n{table}")
+    manifest = {
+        "script": "benchmarks/perf/rejudge_rounds.py",
+        "argv": sys.argv[1:],
+        "cells": sorted(c.key for c in cells),
+        "rounds not finished": len(plan.of_kind("refine")) - len(cells),
+        **environment(),
+        "threads": args.threads,
+        "device": "cpu",
+        "precision": {"rater, extractor and metrics": "fp32"},
+        "seconds of this invocation": round(time.perf_counter() - started, 1),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(head, table, sep="\n\n")
+
+
+def _labelled(new: list, cell, labelled: dict) -> list:
+    """A round's rejudged rows with the labels the suite gives its own rows of that round (one
+    copy per block the round serves)."""
+    out = []
+    payload = cell.payload
+    for note in cell.annotations:
+        variant = note.get("qualifiers", {}).get("variant")
+        method = payload["method"] if payload["round"] else "base"
+        own = labelled[(payload["seed"], method, str(payload["round"]), variant)]
+        same = {
+            k: getattr(own, k)
+            for k in ("suite", "dataset", "modality", "generator", "generator_config_hash")
+        }
+        for row in new:
+            quals = {**row.qualifiers, **({"variant": variant} if variant else {})}
+            update = {**same, "qualifiers": quals, "protocol": own.protocol}
+            out.append(row.model_copy(update={**update, "precision": own.precision}))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -212,8 +212,8 @@ def rounds_plot(t: RoundsTable) -> str | None:
         for base in sorted(t.reference):  # the real test images' own figure
             ref = t.reference_stat(base, column)
             if ref is not None:
-                label = REFERENCE_ROW + base.removeprefix("base")
-                ax.axhline(ref.mean, color="0.5", linestyle="--", linewidth=1, label=label)
+                name = REFERENCE_ROW + base.removeprefix("base")
+                ax.axhline(ref.mean, color="0.5", linestyle="--", linewidth=1, label=name)
                 ax.legend(fontsize=8)
         ax.set_xlabel("round")
         ax.set_title(label)

@@ -132,3 +132,35 @@ def test_each_block_keeps_its_real_test_images_row():
     refs = {row[0]: dict(zip(header, row)) for row in body if row[0].startswith("real test")}
     assert refs["real test images · a"]["adherence ↑"].startswith("80.0% [")
     assert refs["real test images · b"]["adherence ↑"].startswith("60.0% [")
+
+
+def test_the_plot_has_a_line_per_block_and_its_panels_keep_their_titles(monkeypatch):
+    import matplotlib.axes
+
+    from synthbench.leaderboard.rounds import rounds_plot
+
+    titles, lines = [], []
+    set_title, plot = matplotlib.axes.Axes.set_title, matplotlib.axes.Axes.plot
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_title",
+        lambda ax, t, *a, **k: titles.append(t) or set_title(ax, t, *a, **k),
+    )
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "plot",
+        lambda ax, *a, **k: lines.append(k.get("label")) or plot(ax, *a, **k),
+    )
+    rows = []
+    for variant in ("plain", "taught"):
+        for r in _rows():
+            r.qualifiers["variant"] = variant
+            rows.append(r)
+        ref = _row("base", 0, "prompt_adherence", 0.8, 0)
+        ref.qualifiers.update({"set": "real-test", "variant": variant})
+        rows.append(ref)
+    (table,) = rounds_tables(rows)
+    assert rounds_plot(table).startswith("data:image/png;base64,")
+    assert titles == ["top-rated share", "fidelity rated 3", "prompt adherence", "FD"]
+    # top-rated and FD have rows: a line per block in each, from its own round 0
+    assert lines == ["best-of-n · plain", "best-of-n · taught"] * 2

@@ -32,6 +32,7 @@ RENDERED = {
     "docs/performance.md": "results/solver-steps",
     "docs/feedback.md": "results/feedback",
     "docs/feedback-guidance3.md": "results/feedback-guidance3",
+    "docs/feedback-heldout.md": "results/feedback-heldout",
     "docs/transfer.md": "results/transfer",
     "docs/four-modalities.md": "results/four-modalities",
 }

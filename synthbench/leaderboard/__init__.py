@@ -100,7 +100,7 @@ def render(rows: Sequence[ResultRow], fmt: str = "term", *, folder: Path | None 
     """The leaderboard of ``rows`` in one format (``html`` embeds the artifacts under ``folder``)."""
     if fmt not in FORMATS:
         raise SynthbenchError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title
+    from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title, seeds_table
 
     blocks, quality = build(rows)
     if fmt == "csv":
@@ -127,10 +127,18 @@ def render(rows: Sequence[ResultRow], fmt: str = "term", *, folder: Path | None 
         parts.append(f"### {rounds_title(t)}" if fmt == "md" else f"{rounds_title(t)}\n")
         parts.append(table(*rounds_table(t)))
         parts.append("")
+        per_seed = seeds_table(t)
+        if per_seed:
+            parts.append(f"{SEEDS_HEAD}\n")
+            parts.append(table(*per_seed))
+            parts.append("")
     if fmt == "md" and blocks:
         parts.append(FOOTNOTE)
     return "\n".join(parts).rstrip() + "\n"
 
+
+#: introduces a rounds table's per-seed figures
+SEEDS_HEAD = "Each seed's own figures (changes against the seed's own round 0):"
 
 FOOTNOTE = (
     "Mean over seeds with a 95% t interval; gain = mean paired difference from real-only "

@@ -123,8 +123,14 @@ def quality_vs_gain(blocks: list[Block]) -> str | None:
 def html_report(
     rows: Sequence[ResultRow], blocks: list[Block], quality: list[QualityTable], folder: Path | None
 ) -> str:
-    from synthbench.leaderboard import FOOTNOTE, block_table, block_title, quality_table
-    from synthbench.leaderboard.rounds import rounds_plot, rounds_table, rounds_tables, rounds_title
+    from synthbench.leaderboard import FOOTNOTE, SEEDS_HEAD, block_table, block_title, quality_table
+    from synthbench.leaderboard.rounds import (
+        rounds_plot,
+        rounds_table,
+        rounds_tables,
+        rounds_title,
+        seeds_table,
+    )
 
     suite = next((r.suite for r in rows if r.suite), "results")
     parts = [
@@ -154,6 +160,10 @@ def html_report(
     for t in refinement:
         parts.append(f"<h3>{html.escape(rounds_title(t))}</h3>")
         parts.append(_table(*rounds_table(t)))
+        per_seed = seeds_table(t)
+        if per_seed:
+            parts.append(f"<p>{html.escape(SEEDS_HEAD)}</p>")
+            parts.append(_table(*per_seed))
         plot = rounds_plot(t)
         if plot:
             parts.append(_img(plot, f"per-round figures: {rounds_title(t)}"))

@@ -83,18 +83,24 @@ class RoundsTable:
     def ordered(self) -> list[tuple[str, int]]:
         return sorted(self.values, key=lambda k: (k[1] > 0, k[0], k[1]))
 
-    def change(self, method: str, round_index: int, column: str) -> Stat | None:
-        """Change from round 0, paired by seed over the seeds both have, as mean and 95% t
-        interval: relative for FD (each seed's FD over its round 0's, less 1), a plain
-        difference otherwise (x 100 for points of shares)."""
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for v in self.values.values() for by in v.values() for s in by})
+
+    def seed_changes(self, method: str, round_index: int, column: str) -> dict[int, float]:
+        """Each seed's change from its own round 0, over the seeds both have: relative for FD
+        (the seed's FD over its round 0's, less 1), a plain difference otherwise."""
         now = self.values.get((method, round_index), {}).get(column, {})
         base = self.values.get((base_of(method), 0), {}).get(column, {})
         seeds = sorted(set(now) & set(base))
         if column == "fd":
-            seeds = [s for s in seeds if base[s]]
-            diffs = [now[s] / base[s] - 1.0 for s in seeds]
-        else:
-            diffs = [now[s] - base[s] for s in seeds]
+            return {s: now[s] / base[s] - 1.0 for s in seeds if base[s]}
+        return {s: now[s] - base[s] for s in seeds}
+
+    def change(self, method: str, round_index: int, column: str) -> Stat | None:
+        """Change from round 0, paired by seed over the seeds both have, as mean and 95% t
+        interval (:meth:`seed_changes`; x 100 for points of shares)."""
+        diffs = list(self.seed_changes(method, round_index, column).values())
         return mean_ci(diffs) if diffs else None
 
 
@@ -169,6 +175,36 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
         cells = [_fmt(c[0], s) if s is not None else "" for c, s in zip(present, stats)]
         label = REFERENCE_ROW + base.removeprefix("base")
         body.append([label, "", str(n), *cells, "", "", "", ""])
+    return header, body
+
+
+#: the per-seed table's columns: the changes the goal reads, then the near-copy share itself
+SEED_CHANGES = ("top_rated", "top_fidelity", "prompt_adherence", "fd")
+
+
+def seeds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]] | None:
+    """Header and body of each seed's own figures (None for a single seed): for every method and
+    round, the change from its round 0 of the top-rated and fidelity-3 shares, prompt adherence
+    and FD, and the near-copy share, one value per seed in the order the header gives."""
+    seeds = t.seeds
+    if len(seeds) < 2:
+        return None
+    order = " / ".join(str(s) for s in seeds)
+    names = {c[0]: c[3] for c in COLUMNS}
+    header = ["method", "round"]
+    header += [f"Δ {names[c]} ({'%' if c == 'fd' else 'pts'}), seeds {order}" for c in SEED_CHANGES]
+    header.append(f"near copies (%), seeds {order}")
+
+    def joined(values: dict[int, float], sign: str) -> str:
+        if not values:
+            return ""
+        return " / ".join(f"{values[s] * 100:{sign}.1f}" if s in values else "–" for s in seeds)
+
+    body = []
+    for method, r in t.ordered():
+        cells = [joined(t.seed_changes(method, r, c), "+") if r else "" for c in SEED_CHANGES]
+        copies = t.values.get((method, r), {}).get("near_copy_share", {})
+        body.append([method, str(r), *cells, joined(copies, "")])
     return header, body
 
 

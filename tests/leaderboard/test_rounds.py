@@ -6,7 +6,7 @@ import math
 import pytest
 
 from synthbench.leaderboard import render
-from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title
+from synthbench.leaderboard.rounds import rounds_table, rounds_tables, rounds_title, seeds_table
 from synthbench.results import ResultRow
 
 
@@ -77,6 +77,27 @@ def test_the_real_test_images_figures_close_the_table():
     assert last["top-rated ↑"] == "" and last["Δ top-rated"] == ""
     # rows of the real images alone make no table
     assert rounds_tables([r for r in rows if r.qualifiers.get("set")]) == []
+
+
+def test_each_seeds_own_changes_are_listed_in_seed_order():
+    rows = _rows()
+    for seed, copies in ((2, 0.015), (0, 0.0)):  # seed 1 has no near-copy row
+        rows.append(_row("best-of-n", 1, "near_copy_share", copies, seed))
+    (table,) = rounds_tables(rows)
+    header, body = seeds_table(table)
+    assert header[2] == "Δ top-rated (pts), seeds 0 / 1 / 2"
+    row = dict(zip(header, body[1]))
+    assert row["method"] == "best-of-n"
+    assert row["Δ top-rated (pts), seeds 0 / 1 / 2"] == "+10.0 / +20.0 / +30.0"
+    assert row["Δ FD (%), seeds 0 / 1 / 2"] == "-10.0 / -20.0 / +0.0"
+    assert row["near copies (%), seeds 0 / 1 / 2"] == "0.0 / – / 1.5"
+    assert dict(zip(header, body[0]))["Δ FD (%), seeds 0 / 1 / 2"] == ""  # round 0
+    md = render(rows, "md")
+    assert "| best-of-n | 1 | +10.0 / +20.0 / +30.0 |" in md
+    # one seed: its figures are the table's own, so no per-seed table
+    (single,) = rounds_tables([r for r in rows if r.seed == 0])
+    assert seeds_table(single) is None
+    assert "seeds 0 / " not in render([r for r in rows if r.seed == 0], "md")
 
 
 def test_held_out_rows_get_a_table_of_their_own():

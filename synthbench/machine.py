@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def torch_version() -> str:
     import torch
@@ -63,3 +65,39 @@ def environment() -> dict[str, object]:
         "host": platform.node(),
         "cpu": host_description(),
     }
+
+
+def write_script_manifest(
+    folder: Path,
+    script: str,
+    started: float,
+    *,
+    threads: int,
+    precision: dict[str, str],
+    device: str = "cpu",
+    **details: object,
+) -> Path:
+    """``folder/manifest.json`` of a benchmark script's run: the script and its arguments, what
+    it ran on (``details``, in the order given), :func:`environment`, its threads, device and
+    precision, the seconds since ``started`` (a :func:`time.perf_counter` reading) and when it
+    was written. Written whole or not at all."""
+    import json
+    import sys
+    import time
+
+    manifest = {
+        "script": script,
+        "argv": sys.argv[1:],
+        **details,
+        **environment(),
+        "threads": threads,
+        "device": device,
+        "precision": precision,
+        "seconds": round(time.perf_counter() - started, 1),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = Path(folder) / "manifest.json"
+    tmp = path.with_name(".manifest.json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(path)
+    return path

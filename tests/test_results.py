@@ -52,3 +52,22 @@ def test_unknown_patient_split_is_refused(tmp_path):
     with pytest.raises(SynthbenchError, match=r"rows\.jsonl:1: invalid result row") as err:
         read_rows(tmp_path / "rows.jsonl")
     assert "\n" not in str(err.value)
+
+
+def test_a_benchmark_scripts_manifest_names_its_run(tmp_path, monkeypatch):
+    import json
+    import sys
+    import time
+
+    from synthbench.machine import write_script_manifest
+
+    monkeypatch.setattr(sys, "argv", ["x.py", "--out", "o"])
+    started = time.perf_counter() - 2.0
+    path = write_script_manifest(
+        tmp_path, "benchmarks/perf/x.py", started, threads=1, precision={"all": "fp32"}, k=3
+    )
+    manifest = json.loads(path.read_text())
+    assert list(manifest)[:3] == ["script", "argv", "k"]
+    assert manifest["argv"] == ["--out", "o"] and manifest["precision"] == {"all": "fp32"}
+    assert manifest["seconds"] >= 2.0 and manifest["git_sha"] and manifest["packages"]["torch"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]  # no temporary left

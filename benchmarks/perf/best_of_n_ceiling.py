@@ -263,33 +263,21 @@ def main() -> None:
         )
     text = "\n".join(lines)
     (args.out / "ceiling.md").write_text(text + "\n")
-    (args.out / "manifest.json").write_text(
-        json.dumps(manifest(args, drawn, gen.sampling_precision(), started), indent=1)
-    )
-    print(text)
+    from synthbench.machine import write_script_manifest
 
-
-def manifest(args: argparse.Namespace, drawn: dict, sampling: str, started: float) -> dict:
-    """What was run, where, at what precision and for how long."""
-    import sys
-
-    from synthbench.machine import environment
-
-    return {
-        "script": "benchmarks/perf/best_of_n_ceiling.py",
-        "argv": sys.argv[1:],
-        "drawn": drawn,
-        "k": args.k or str(args.candidates),
-        **environment(),
-        "threads": args.threads,
-        "device": "cpu",
-        "precision": {"sampling": sampling, "rating and scoring": "fp32"},
+    write_script_manifest(
+        args.out,
+        "benchmarks/perf/best_of_n_ceiling.py",
+        started,
+        threads=args.threads,
+        precision={"sampling": gen.sampling_precision(), "rating and scoring": "fp32"},
+        drawn=drawn,
+        k=args.k or str(args.candidates),
         **({"reward_model": reward_form()} if args.reward else {}),
         **({"reward_pretrain": args.reward_pretrain} if args.reward_pretrain else {}),
         **({"extractor_data": args.extractor_data} if args.extractor_data else {}),
-        "seconds": round(time.perf_counter() - started, 1),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    )
+    print(text)
 
 
 def reward_form() -> dict:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -140,20 +139,16 @@ def main() -> None:
     (args.out / "scores.json").write_text(
         json.dumps({"accuracy": accuracy, "scores": scores}, indent=1)
     )
-    from synthbench.machine import environment
+    from synthbench.machine import write_script_manifest
 
-    manifest = {
-        "script": "benchmarks/perf/extractor_check.py",
-        "argv": sys.argv[1:],
-        "samples": {name: folder.name for name, folder in sorted(samples.items())},
-        **environment(),
-        "threads": args.threads,
-        "device": "cpu",
-        "precision": {"extractors and metrics": "fp32"},
-        "seconds": round(time.perf_counter() - started, 1),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_script_manifest(
+        args.out,
+        "benchmarks/perf/extractor_check.py",
+        started,
+        threads=args.threads,
+        precision={"extractors and metrics": "fp32"},
+        samples={name: folder.name for name, folder in sorted(samples.items())},
+    )
     print(text)
 
 

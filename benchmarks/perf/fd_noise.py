@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -135,24 +134,20 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fd.md").write_text(text + "\n")
     (args.out / "fd.json").write_text(json.dumps(summary, indent=1))
-    from synthbench.machine import environment
+    from synthbench.machine import write_script_manifest
 
-    manifest = {
-        "script": "benchmarks/perf/fd_noise.py",
-        "argv": sys.argv[1:],
-        "pool": drawn,
-        **environment(),
-        "threads": args.threads,
-        "device": "cpu",
-        "precision": {
+    write_script_manifest(
+        args.out,
+        "benchmarks/perf/fd_noise.py",
+        started,
+        threads=args.threads,
+        precision={
             "candidates": "as drawn (see the pool's run)",
             **({"prompt sets": gen.sampling_precision()} if by_prompts else {}),
             "metrics": "fp32",
         },
-        "seconds": round(time.perf_counter() - started, 1),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        pool=drawn,
+    )
     print(text)
 
 

@@ -27,7 +27,6 @@ has finished, goes on where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -72,7 +71,7 @@ def main() -> None:
     from synthbench.feedback.rounds import RoundSettings, round_rows
     from synthbench.feedback.store import DB_FILE
     from synthbench.leaderboard import render
-    from synthbench.machine import environment
+    from synthbench.machine import write_script_manifest
     from synthbench.results import read_rows, write_rows
     from synthbench.runner.cells import Store
     from synthbench.runner.plan import digest, load_payload_data, make_plan
@@ -145,19 +144,15 @@ def main() -> None:
         f"scoring features and adherence classifier trained on {args.judge_data}"
     )
     (args.out / "rounds.md").write_text(f"{head}\n\n{table}")
-    manifest = {
-        "script": "benchmarks/perf/rejudge_rounds.py",
-        "argv": sys.argv[1:],
-        "cells": sorted(c.key for c in cells),
-        "rounds not finished": len(plan.of_kind("refine")) - len(cells),
-        **environment(),
-        "threads": args.threads,
-        "device": "cpu",
-        "precision": {"rater, extractor and metrics": "fp32"},
-        "seconds of this invocation": round(time.perf_counter() - started, 1),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_script_manifest(
+        args.out,
+        "benchmarks/perf/rejudge_rounds.py",
+        started,
+        threads=args.threads,
+        precision={"rater, extractor and metrics": "fp32"},
+        cells=sorted(c.key for c in cells),
+        **{"rounds not finished": len(plan.of_kind("refine")) - len(cells)},
+    )
     print(head, table, sep="\n\n")
 
 

@@ -1,7 +1,13 @@
 """``best-of-n``: MINIM's published refinement, a sampling wrapper around a trained checkpoint.
 
 For every condition it draws ``n_candidates`` images from the base generator and keeps the one
-a reward model (learned from ratings, :mod:`synthbench.feedback.reward`) scores highest. The
+a reward model (learned from ratings, :mod:`synthbench.feedback.reward`) scores highest. With
+``pick_quantile`` set, the pick satisfices instead: each of the reward model's two predicted
+ratings (realism, prompt fidelity) counts up to a cap only, its ``pick_quantile`` quantile over
+all candidates of the sampling block (every condition's), so the first candidate predicted to
+reach both caps is kept, and where none does, the one with the highest capped sum. The argmax
+leans to the images the reward model finds most typical, which narrows the spread of what is
+kept (FD rises); a cap keeps any candidate that is good enough. The
 checkpoint folder holds copies of the base checkpoint (``base/``) and the reward model
 (``reward/``), so it stands alone. ``synthbench improve CKPT --ratings BATCH --method best-of-n``
 writes one; ``fit`` builds one from the ``base`` and ``reward`` folders of its config.
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthbench.config import ConfigVersion
 from synthbench.errors import SynthbenchError
 from synthbench.generators.base import Capabilities, Generator, GeneratorConfig
 from synthbench.generators.conditions import ResolvedConditions
@@ -40,14 +47,27 @@ class BestOfNConfig(GeneratorConfig):
     n_candidates: int = 4
     #: the base's sampling settings (``key=value``, e.g. ``guidance_scale=3``)
     base_sampling: tuple[str, ...] = ()
+    #: 0: keep the reward model's best; q in (0, 1): keep the first candidate whose predicted
+    #: realism and fidelity both reach their q-quantile over the block's candidates, else the
+    #: best of the capped sums
+    pick_quantile: float = 0.0
 
-    SAMPLING: ClassVar[tuple[str, ...]] = ("n_candidates",)
+    SAMPLING: ClassVar[tuple[str, ...]] = ("n_candidates", "pick_quantile")
+    #: version 2 added ``pick_quantile``; 0, the reward model's best, is what earlier ones did
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        ConfigVersion(1),
+        ConfigVersion(2, added={"pick_quantile": 0.0}),
+    )
     #: 2: the base samples with ``base_sampling``
     CODE_VERSION: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
         if self.n_candidates < 1:
             raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
+        if not 0 <= self.pick_quantile < 1:
+            raise ValueError(
+                f"pick_quantile must be 0 (the best) or a quantile in (0, 1), got {self.pick_quantile}"
+            )
 
 
 class BestOfN(Generator):
@@ -102,10 +122,20 @@ class BestOfN(Generator):
                 texts.append(list(text))
             if kept is not None:
                 self._keep(kept, candidates, texts, generator)
-        scores = [self.reward_.reward(images, list(conditions.text)) for images in candidates]
-        best = np.argmax(np.stack(scores), axis=0)
+        best = self._pick(candidates, list(conditions.text))
         rows = np.arange(len(conditions))
         return np.stack(candidates)[best, rows], [texts[k][i] for i, k in enumerate(best)]
+
+    def _pick(self, candidates: list[np.ndarray], prompts: list[str]) -> np.ndarray:
+        """Per condition, the index of the candidate kept (the first among equals)."""
+        q = self.config.pick_quantile
+        if not q:
+            scores = [self.reward_.reward(images, prompts) for images in candidates]
+            return np.argmax(np.stack(scores), axis=0)
+        # candidates x conditions x (realism, fidelity); each score's cap over the whole block
+        predicted = np.stack([self.reward_.predict(images, prompts) for images in candidates])
+        cap = np.quantile(predicted.reshape(-1, predicted.shape[-1]), q, axis=0)
+        return np.argmax(np.minimum(predicted, cap).sum(axis=2), axis=0)
 
     def _kept(self, conditions: ResolvedConditions, generator: torch.Generator) -> Path:
         """The file of this block's candidates: by the base (config and weights), the

@@ -71,6 +71,14 @@ def improve(
             "base's own labelled training images (0: from the ratings only)"
         ),
     ] = 0,
+    pick_quantile: Annotated[
+        float,
+        typer.Option(
+            help="best-of-n: keep the first candidate whose predicted realism and fidelity both "
+            "reach this quantile of the candidates' (else the best capped sum) instead of the "
+            "reward model's best (0: the best)"
+        ),
+    ] = 0.0,
     extractor_data: Annotated[
         str | None,
         typer.Option(
@@ -104,6 +112,8 @@ def improve(
         raise SynthbenchError(
             "--reward-pretrain shapes a reward model; dpo learns from the rating pairs and uses none"
         )
+    if pick_quantile and method != "best-of-n":
+        raise SynthbenchError(f"--pick-quantile is how best-of-n picks; {method} picks nothing")
     settings = RefineSettings(
         n_candidates=n_candidates,
         steps=steps,
@@ -111,6 +121,7 @@ def improve(
         beta=beta,
         reward_epochs=epochs,
         reward_pretrain=reward_pretrain,
+        pick_quantile=pick_quantile,
         sampling=tuple(sampling or ()),
         seed=seed,
     )

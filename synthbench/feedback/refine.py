@@ -51,6 +51,10 @@ class RefineSettings:
     #: > 0: the reward model first learns the classes of the base's own labelled training
     #: images for this many epochs (:func:`synthbench.feedback.reward.train_reward`)
     reward_pretrain: int = 0
+    #: best-of-n's pick: 0 keeps the reward model's best candidate; q in (0, 1) keeps the first
+    #: whose predicted realism and fidelity both reach their q-quantile over the sampling
+    #: block's candidates, else the best capped sum (:mod:`synthbench.generators.best_of_n`)
+    pick_quantile: float = 0.0
     #: sampling settings of the base (``key=value``, e.g. ``guidance_scale=3``): every model a
     #: round samples from (the base, best-of-n's candidates, raft's and dpo's parents) uses them
     sampling: tuple[str, ...] = ()
@@ -72,6 +76,11 @@ class RefineSettings:
             raise FeedbackError(f"lr must be a positive number, got {self.lr}")
         if not self.beta > 0:
             raise FeedbackError(f"beta must be a positive number, got {self.beta}")
+        q = self.pick_quantile
+        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q < 1:
+            raise FeedbackError(
+                f"pick_quantile must be 0 (the reward model's best) or a quantile in (0, 1), got {q!r}"
+            )
 
     def learning_rate(self, method: str) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[method]
@@ -148,6 +157,7 @@ def best_of_n(
             reward=str(reward_dir),
             n_candidates=settings.n_candidates,
             base_sampling=tuple(settings.sampling),
+            pick_quantile=float(settings.pick_quantile),
         )
     )
     gen.fit(like, seed=settings.seed)

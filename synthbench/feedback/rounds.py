@@ -90,6 +90,7 @@ class RoundSettings:
         "beta": "refine",
         "reward_epochs": "refine",
         "reward_pretrain": "refine",
+        "pick_quantile": "refine",
         "sampling": "refine",
     }
 

@@ -438,8 +438,11 @@ def make_plan(suite: Suite) -> Plan:
 def _plan_refinement(plan: Plan, real: Any) -> None:
     """Refinement chains: round 0 (the base's batch, shared by the methods) and, per method,
     rounds 1.. each reading every earlier round of its chain."""
-    from synthbench.feedback.rounds import HELD_OUT
+    from synthbench.feedback.rounds import HELD_OUT, RoundSettings
 
+    # round 0 samples the base and rates it: the methods' own settings do not change it, so
+    # blocks that differ only in those share it
+    method_only = {k for k, part in RoundSettings.KEYS.items() if part == "refine"} - {"sampling"}
     suite = plan.suite
     for i, ref in enumerate(suite.refinement):
         entry = suite.generators[ref.generator]
@@ -484,7 +487,8 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
                 "seed": seed,
                 "code": code_digest("synthbench.feedback.rounds"),
             }
-            first = {**base, "round": 0, "method": "base", "earlier": []}
+            shared = {k: v for k, v in base["settings"].items() if k not in method_only}
+            first = {**base, "settings": shared, "round": 0, "method": "base", "earlier": []}
             zero = plan.add(
                 Cell(
                     "refine",

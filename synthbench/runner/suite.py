@@ -353,6 +353,8 @@ def _check_refinement(suite: Suite, ref: Refinement, key: str, fail: Any) -> Non
             f"{key}.settings",
             "reward_pretrain shapes a reward model; dpo learns from the rating pairs and uses none",
         )
+    if ref.settings.get("pick_quantile") and "best-of-n" not in ref.methods:
+        fail(f"{key}.settings", "pick_quantile is how best-of-n picks; name best-of-n in methods")
 
 
 def _check_checkpoint(entry: GeneratorEntry, where: str) -> None:

@@ -263,6 +263,8 @@ def test_rounds_refuse_bad_input_in_one_line(minim_checkpoint, tmp_path):
         ),
         (["--ratings", "b", "--reward-pretrain", "-1"], "reward_pretrain"),
         (["--ratings", "b", "--method", "dpo", "--reward-pretrain", "3"], "dpo"),
+        (["--ratings", "b", "--method", "raft", "--pick-quantile", "0.5"], "--pick-quantile"),
+        (["--ratings", "b", "--pick-quantile", "-1"], "pick_quantile"),
         (
             ["--rounds", "1", "--rater", "simulated", "--data", SPEC, "--reward-pretrain", "3"],
             "extractor_data",

@@ -99,3 +99,37 @@ def test_improve_writes_a_checkpoint_with_its_parent_on_the_card(
     assert (
         bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "ddpo" in bad.stderr
     )
+
+
+def test_a_pick_quantile_keeps_the_first_good_enough_candidate(mixed_data, fit_generator):
+    """With ``pick_quantile``, each predicted score is capped at its quantile over the block's
+    candidates: a condition whose first candidate reaches both caps keeps it, any other keeps
+    the first with the highest capped sum; the hash without it is what it was before."""
+    gen = fit_generator("best-of-n", mixed_data)
+    plain = gen.base_.sample(24, seed=7)  # the first candidate of every condition
+    capped = copy.copy(gen)
+    capped.config = gen.config.with_sampling(["pick_quantile=0.25"])
+    capped.reward_ = copy.copy(gen.reward_)
+    seen = []
+    predict = gen.reward_.predict
+    capped.reward_.predict = lambda images, prompts: (
+        seen.append((images, predict(images, prompts))) or seen[-1][1]
+    )
+    picked = capped.sample(24, seed=7)  # one block of 24 conditions x 4 candidates
+    candidates = np.stack([images for images, _ in seen])
+    predicted = np.stack([p for _, p in seen])
+    assert candidates.shape[:2] == (4, 24)
+    np.testing.assert_array_equal(candidates[0], plain.images)
+    cap = np.quantile(predicted.reshape(-1, 2), 0.25, axis=0)
+    capped_sum = np.minimum(predicted, cap).sum(axis=2)
+    rows = np.arange(24)
+    expected = np.argmax(capped_sum, axis=0)
+    np.testing.assert_array_equal(picked.images, candidates[expected, rows])
+    enough = (predicted[0] >= cap).all(axis=1)
+    assert enough.any() and (expected[enough] == 0).all()
+    best = np.argmax(predicted.mean(axis=2), axis=0)
+    assert (expected != best).any(), "the cap keeps some good-enough candidate over the best"
+    assert (capped_sum[expected, rows] == capped_sum.max(axis=0)).all()
+    # a best-of-n without a cap hashes as before the setting existed; one with it does not
+    assert capped.config_hash != gen.config_hash
+    assert gen.config.replace(pick_quantile=0.0).config_hash("best-of-n") == gen.config_hash

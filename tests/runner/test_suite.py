@@ -191,6 +191,22 @@ BAD = {
         ),
         "dpo learns from the rating pairs",
     ),
+    "a pick cap past the rating scale": (
+        GOOD
+        + REFINE.format(
+            generator="minim",
+            methods='["best-of-n"]',
+            settings="settings = { pick_quantile = 1.5 }",
+        ),
+        "pick_quantile must be 0 (the reward model's best) or a quantile in (0, 1), got 1.5",
+    ),
+    "a pick cap without best-of-n": (
+        GOOD
+        + REFINE.format(
+            generator="minim", methods='["raft"]', settings="settings = { pick_quantile = 0.5 }"
+        ),
+        "pick_quantile is how best-of-n picks",
+    ),
     "reward pretraining of a fraction of an epoch": (
         GOOD
         + REFINE.format(
@@ -246,9 +262,9 @@ def test_bad_suite_is_one_line_exit_2_nothing_written(tmp_path, case):
 
 
 def test_labelled_blocks_stand_side_by_side(tmp_path):
-    """Blocks on the same data and generator with other settings plan a round 0 each, and
-    their rows are told apart by the label; blocks that differ in their methods alone share
-    their cells."""
+    """Blocks on the same data and generator with other settings are told apart by the label;
+    those whose settings differ in the methods' own alone (``steps``, ``pick_quantile``) share round
+    0, and blocks that differ in their methods alone share every cell."""
     text = (
         GOOD
         + REFINE.format(generator="minim", methods='["raft"]', settings='label = "plain"')
@@ -258,17 +274,28 @@ def test_labelled_blocks_stand_side_by_side(tmp_path):
             settings='label = "short"\nrounds = 2\nsettings = { steps = 3 }',
         )
         + BLOCK.format(generator="minim", methods='["dpo"]', settings='label = "plain"')
+        + BLOCK.format(
+            generator="minim",
+            methods='["best-of-n"]',
+            settings='label = "capped"\nsettings = { pick_quantile = 0.5 }',
+        )
+        + BLOCK.format(
+            generator="minim",
+            methods='["raft"]',
+            settings='label = "small"\nsettings = { n_prompts = 4 }',
+        )
     )
     (tmp_path / "s.toml").write_text(text)
     plan = make_plan(load_suite(tmp_path / "s.toml"))
     cells = plan.of_kind("refine")
     zeros = [c for c in cells if c.payload["round"] == 0]
-    # per seed: one round 0 for the default settings (blocks 0 and 2), one for steps = 3
-    assert len(zeros) == 2 * 2 and len(cells) == 2 * (2 + 3 + 2 + 3)
-    variants = {n["qualifiers"]["variant"] for c in zeros for n in c.annotations}
-    assert variants == {"plain", "short"}
-    shared = [c for c in zeros if c.payload["settings"] == {}]
-    assert all(len(c.annotations) == 1 for c in shared)  # blocks 0 and 2 give the same note
+    # per seed: one round 0 for blocks 0-3, one for n_prompts = 4
+    assert len(zeros) == 2 * 2 and len(cells) == 2 * (2 + 3 + 2 + 3 + 3 + 3)
+    shared = next(c for c in zeros if c.payload["settings"] == {})
+    variants = {n["qualifiers"]["variant"] for n in shared.annotations}
+    assert variants == {"plain", "short", "capped"}  # blocks 0 and 2 give the same note
+    capped = [c for c in cells if c.payload["method"] == "best-of-n"]
+    assert {c.payload["settings"]["pick_quantile"] for c in capped} == {0.5}
 
 
 def test_missing_medmnist_file_says_where_to_put_it(tmp_path):

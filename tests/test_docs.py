@@ -438,6 +438,19 @@ def test_best_of_n_ceiling_table_is_the_results_summary():
     assert table in (DOCS / "feedback.md").read_text()
 
 
+def test_rejudged_rounds_are_rendered_from_their_rows():
+    """docs/feedback-heldout.md's rejudged rounds are the rounds tables of the rows
+    benchmarks/perf/rejudge_rounds.py wrote, rendered as the leaderboard renders them."""
+    from synthbench.results import read_rows
+
+    folder = ROOT / "results" / "feedback-heldout-rejudged"
+    assert json_manifest(folder)["script"] == "benchmarks/perf/rejudge_rounds.py"
+    page = (DOCS / "feedback-heldout.md").read_text()
+    start, end = "<!-- rejudged:start -->", "<!-- rejudged:end -->"
+    shown = page[page.index(start) + len(start) : page.index(end)].strip()
+    assert shown == render(read_rows(folder / "rows.jsonl"), "md").strip()
+
+
 def test_fd_noise_table_is_the_results_table():
     """docs/feedback-guidance3.md's FD noise table is the one benchmarks/perf/fd_noise.py wrote."""
     table = (ROOT / "results" / "fd-noise" / "oct4-g3" / "fd.md").read_text().strip()

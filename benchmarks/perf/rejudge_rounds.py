@@ -22,6 +22,10 @@ It writes the rows (the rounds' own metrics, with the suite's labels), the round
 give and a ``manifest.json`` under ``--out``, and prints the table. Each round's rejudged rows
 are kept in ``--work`` as they are made, so an interrupted run, or one started before the suite
 has finished, goes on where it stopped.
+
+Cells are found by the keys the suite plans, which include a digest of the rounds' code: after
+a commit that changes that code, ``--code`` with the digest the rounds ran under (each cell's
+``cell.json`` records it) finds them again; the rating and scoring are then the current code's.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ def main() -> None:
         type=int,
         default=1000,
         help="added to each round's rater seed: another fresh simulation for its judge and critics",
+    )
+    parser.add_argument(
+        "--code",
+        help="the code digest the rounds were run under (their cell.json's payload 'code'; "
+        "default: the current code's): rejudges rounds a later commit no longer reuses",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -81,6 +90,13 @@ def main() -> None:
     try:
         check_spec(args.judge_data)
         suite = load_suite(args.suite)
+        if args.code:  # plan the cells as the code that ran them did
+            import synthbench.runner.plan as planning
+
+            current = planning.code_digest
+            planning.code_digest = lambda module: (
+                args.code if module == "synthbench.feedback.rounds" else current(module)
+            )
         plan = make_plan(suite)
     except SynthbenchError as exc:
         sys.exit(f"error: {exc}")

@@ -33,6 +33,7 @@ RENDERED = {
     "docs/feedback.md": "results/feedback",
     "docs/feedback-guidance3.md": "results/feedback-guidance3",
     "docs/feedback-heldout.md": "results/feedback-heldout",
+    "docs/feedback-satisfice.md": "results/feedback-heldout-satisfice",
     "docs/transfer.md": "results/transfer",
     "docs/four-modalities.md": "results/four-modalities",
 }

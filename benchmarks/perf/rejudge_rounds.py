@@ -90,14 +90,10 @@ def main() -> None:
     try:
         check_spec(args.judge_data)
         suite = load_suite(args.suite)
-        if args.code:  # plan the cells as the code that ran them did
-            import synthbench.runner.plan as planning
-
-            current = planning.code_digest
-            planning.code_digest = lambda module: (
-                args.code if module == "synthbench.feedback.rounds" else current(module)
-            )
-        plan = make_plan(suite)
+        # plan the cells as the code that ran them did
+        plan = make_plan(
+            suite, code={"synthbench.feedback.rounds": args.code} if args.code else None
+        )
     except SynthbenchError as exc:
         sys.exit(f"error: {exc}")
     store = Store(args.cache)

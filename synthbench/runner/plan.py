@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -176,9 +176,16 @@ class Source:
     trained_rows: tuple[int, ...]  # rows of the data set's training split it trained on
 
 
-def make_plan(suite: Suite) -> Plan:
-    """Expand a checked suite into cells; protocols and leakage are checked here (one line each)."""
+def make_plan(suite: Suite, *, code: Mapping[str, str] | None = None) -> Plan:
+    """Expand a checked suite into cells; protocols and leakage are checked here (one line each).
+
+    ``code`` maps a module to the code digest its cells are planned under instead of the current
+    code's (the digest a cell's ``cell.json`` records): cells an earlier commit ran are found
+    again, to be read, not rerun."""
     from synthbench import registry
+
+    def code_of(module: str) -> str:
+        return (code or {}).get(module) or code_digest(module)
 
     plan = Plan(suite)
     sources: dict[tuple, Source] = {}
@@ -235,7 +242,7 @@ def make_plan(suite: Suite) -> Plan:
                 "data": data_payload(suite, data_key),
                 "real_fraction": fraction,
                 "subset_seed": subset_seed,
-                "code": code_digest(cls.__module__),
+                "code": code_of(cls.__module__),
             }
             start = payload["config"].get("init_from")
             if start:  # a fine-tuning starts from a checkpoint: its files are an input too
@@ -279,7 +286,7 @@ def make_plan(suite: Suite) -> Plan:
             "config": config.to_dict(),
             "profile": suite.profile,
             "data": data_payload(suite, exp.data),
-            "code": code_digest(task_cls.__module__),
+            "code": code_of(task_cls.__module__),
         }
         grids = {"same-data": exp.same_data, "pretrain-pool": exp.pretrain_pool}
         for seed in seeds:
@@ -377,7 +384,7 @@ def make_plan(suite: Suite) -> Plan:
             "counts": dict(sorted(need["counts"].items())),
             "sampling": dict(sorted(entry.sampling.items())),
             "seed": suite.sampling_seed,
-            "code": code_digest(cls.__module__),
+            "code": code_of(cls.__module__),
         }
         n = sum(need["counts"].values())
         cell = plan.add(
@@ -403,7 +410,7 @@ def make_plan(suite: Suite) -> Plan:
             "reference_split": check.reference_split,
             "n": n_ref,
             "seed": suite.sampling_seed,
-            "code": code_digest("synthbench.metrics.evaluate"),
+            "code": code_of("synthbench.metrics.evaluate"),
         }
         if rkey is None:  # the floor: another real split of the same size
             payload["real_split"] = "val" if check.reference_split == "test" else "test"
@@ -431,11 +438,11 @@ def make_plan(suite: Suite) -> Plan:
         plan.add(
             Cell("task", digest(["task", payload]), payload, deps, cell.label, cell.annotations)
         )
-    _plan_refinement(plan, real)
+    _plan_refinement(plan, real, code_of)
     return plan
 
 
-def _plan_refinement(plan: Plan, real: Any) -> None:
+def _plan_refinement(plan: Plan, real: Any, code_of: Callable[[str], str]) -> None:
     """Refinement chains: round 0 (the base's batch, shared by the methods) and, per method,
     rounds 1.. each reading every earlier round of its chain."""
     from synthbench.feedback.rounds import HELD_OUT, RoundSettings
@@ -485,7 +492,7 @@ def _plan_refinement(plan: Plan, real: Any) -> None:
                     )
                 ),
                 "seed": seed,
-                "code": code_digest("synthbench.feedback.rounds"),
+                "code": code_of("synthbench.feedback.rounds"),
             }
             shared = {k: v for k, v in base["settings"].items() if k not in method_only}
             first = {**base, "settings": shared, "round": 0, "method": "base", "earlier": []}

@@ -369,3 +369,18 @@ generators = ["lora"]
     assert train_key() == before
     (start / "README.md").write_text("another model card")
     assert train_key() != before
+
+
+def test_a_plan_under_an_earlier_code_digest_moves_only_those_cells(tmp_path):
+    """``code`` plans a module's cells under the digest an earlier commit ran them with (to read
+    them again); every other cell keeps its key."""
+    text = GOOD + REFINE.format(generator="minim", methods='["raft"]', settings="")
+    (tmp_path / "s.toml").write_text(text)
+    suite = load_suite(tmp_path / "s.toml")
+    now = make_plan(suite).cells
+    then = make_plan(suite, code={"synthbench.feedback.rounds": "0123abcd"}).cells
+    moved = set(now) - set(then)
+    assert moved and {now[k].kind for k in moved} == {"refine"}
+    assert len(moved) == len(set(then) - set(now))
+    assert {c.payload["code"] for c in then.values() if c.kind == "refine"} == {"0123abcd"}
+    assert {k for k, c in now.items() if c.kind != "refine"} <= set(then)

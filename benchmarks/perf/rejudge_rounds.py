@@ -26,6 +26,9 @@ has finished, goes on where it stopped.
 Cells are found by the keys the suite plans, which include a digest of the rounds' code: after
 a commit that changes that code, ``--code`` with the digest the rounds ran under (each cell's
 ``cell.json`` records it) finds them again; the rating and scoring are then the current code's.
+Where the suite's cells are planned otherwise since (another key for round 0), ``--like FOLDER``
+rejudges the very cells an earlier run of this script wrote to FOLDER, labelled as its rows are,
+with the judges given now.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -58,6 +61,12 @@ def main() -> None:
         "--code",
         help="the code digest the rounds were run under (their cell.json's payload 'code'; "
         "default: the current code's): rejudges rounds a later commit no longer reuses",
+    )
+    parser.add_argument(
+        "--like",
+        type=Path,
+        help="a folder an earlier run of this script wrote: rejudge the very round cells it "
+        "scored, labelled as its rows are (for rounds the current code plans under other keys)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -84,41 +93,36 @@ def main() -> None:
     from synthbench.results import read_rows, write_rows
     from synthbench.runner.cells import Store
     from synthbench.runner.plan import digest, load_payload_data, make_plan
-    from synthbench.runner.run import collect_rows
     from synthbench.runner.suite import load_suite
 
     try:
         check_spec(args.judge_data)
         suite = load_suite(args.suite)
-        # plan the cells as the code that ran them did
-        plan = make_plan(
-            suite, code={"synthbench.feedback.rounds": args.code} if args.code else None
-        )
+        if args.like:
+            rounds = _rounds_like(args.like, Store(args.cache))
+            planned = None
+        else:
+            # plan the cells as the code that ran them did
+            code = {"synthbench.feedback.rounds": args.code} if args.code else None
+            planned = make_plan(suite, code=code)
+            rounds = _rounds_of_plan(planned, Store(args.cache))
     except SynthbenchError as exc:
         sys.exit(f"error: {exc}")
-    store = Store(args.cache)
-    cells = [c for c in plan.of_kind("refine") if store.done("refine", c.key)]
-    if not cells:
+    if not rounds:
         sys.exit(
             f"error: {args.cache} holds no finished round of {args.suite}; run the suite first"
         )
-    # the suite's own rows, for the labels each round's rows carry (data set, generator, protocol)
-    labelled = {
-        (r.seed, r.qualifiers["method"], r.qualifiers["round"], r.qualifiers.get("variant")): r
-        for r in collect_rows(plan, store)
-        if r.task == "refine" and r.metric == "top_rated"
-    }
 
     # one folder per pair of judges: the rows of each round they rejudged, their features
     work = args.work / digest([args.judge_data, args.rater_seed])
     (work / "rounds").mkdir(parents=True, exist_ok=True)
+    store = Store(args.cache)
     rows = []
-    for cell in cells:
+    for cell in rounds:
         payload = cell.payload
         done = work / "rounds" / f"{cell.key}.jsonl"
         if done.is_file():
-            new = read_rows(done)
-            rows += _labelled(new, cell, labelled)
+            rows += cell.labelled(read_rows(done))
             continue
         settings = RoundSettings.from_flat(payload["settings"], seed=payload["seed"])
         settings = replace(
@@ -145,7 +149,7 @@ def main() -> None:
             )
         write_rows(done.with_suffix(".tmp"), new)
         done.with_suffix(".tmp").replace(done)
-        rows += _labelled(new, cell, labelled)
+        rows += cell.labelled(new)
         print(f"{cell.label}: rejudged", flush=True)
 
     table = render(rows, "md")
@@ -162,29 +166,91 @@ def main() -> None:
         started,
         threads=args.threads,
         precision={"rater, extractor and metrics": "fp32"},
-        cells=sorted(c.key for c in cells),
-        **{"rounds not finished": len(plan.of_kind("refine")) - len(cells)},
+        cells=sorted(c.key for c in rounds),
+        **(
+            {"rounds not finished": len(planned.of_kind("refine")) - len(rounds)}
+            if planned
+            else {"cells of": str(args.like)}
+        ),
     )
     print(head, table, sep="\n\n")
 
 
-def _labelled(new: list, cell, labelled: dict) -> list:
-    """A round's rejudged rows with the labels the suite gives its own rows of that round (one
-    copy per block the round serves)."""
+#: what a round's rejudged rows take from the suite's own rows of that round
+LABELS = ("suite", "dataset", "modality", "generator", "generator_config_hash", "protocol")
+
+
+@dataclass
+class Round:
+    """A finished round cell and the labels its rows carry: one copy of them per suite block the
+    round serves (``variant``: the block's label, or None), each with that block's own labels."""
+
+    key: str
+    payload: dict
+    label: str
+    copies: list[tuple[str | None, dict]]
+
+    def labelled(self, new: list) -> list:
+        out = []
+        for variant, same in self.copies:
+            for row in new:
+                quals = {**row.qualifiers, **({"variant": variant} if variant else {})}
+                out.append(row.model_copy(update={**same, "qualifiers": quals}))
+        return out
+
+
+def _method(payload: dict) -> str:
+    return payload["method"] if payload["round"] else "base"
+
+
+def _labels(row) -> dict:
+    return {k: getattr(row, k) for k in (*LABELS, "precision")}
+
+
+def _rounds_of_plan(plan, store) -> list[Round]:
+    """The suite's planned round cells that are finished, labelled as the suite's own rows."""
+    from synthbench.runner.run import collect_rows
+
+    cells = [c for c in plan.of_kind("refine") if store.done("refine", c.key)]
+    own = {
+        (r.seed, r.qualifiers["method"], r.qualifiers["round"], r.qualifiers.get("variant")): r
+        for r in collect_rows(plan, store)
+        if r.task == "refine" and r.metric == "top_rated"
+    }
     out = []
-    payload = cell.payload
-    for note in cell.annotations:
-        variant = note.get("qualifiers", {}).get("variant")
-        method = payload["method"] if payload["round"] else "base"
-        own = labelled[(payload["seed"], method, str(payload["round"]), variant)]
-        same = {
-            k: getattr(own, k)
-            for k in ("suite", "dataset", "modality", "generator", "generator_config_hash")
-        }
-        for row in new:
-            quals = {**row.qualifiers, **({"variant": variant} if variant else {})}
-            update = {**same, "qualifiers": quals, "protocol": own.protocol}
-            out.append(row.model_copy(update={**update, "precision": own.precision}))
+    for cell in cells:
+        p = cell.payload
+        variants = [n.get("qualifiers", {}).get("variant") for n in cell.annotations]
+        copies = [(v, _labels(own[(p["seed"], _method(p), str(p["round"]), v)])) for v in variants]
+        out.append(Round(cell.key, p, cell.label, copies))
+    return out
+
+
+def _rounds_like(folder: Path, store) -> list[Round]:
+    """The very round cells an earlier run of this script scored (its manifest's), labelled as
+    its rows are: for rounds the current code plans under other keys."""
+    import json
+
+    from synthbench.errors import SynthbenchError
+    from synthbench.results import read_rows
+
+    try:
+        keys = json.loads((folder / "manifest.json").read_text())["cells"]
+        earlier = read_rows(folder / "rows.jsonl")
+    except (OSError, KeyError, ValueError) as exc:
+        raise SynthbenchError(f"--like {folder}: not a folder this script wrote ({exc})") from None
+    labels: dict[tuple, dict] = {}
+    for r in earlier:
+        where = (r.seed, r.qualifiers["method"], r.qualifiers["round"])
+        labels.setdefault(where, {})[r.qualifiers.get("variant")] = _labels(r)
+    out = []
+    for key in keys:
+        if not store.done("refine", key):
+            raise SynthbenchError(f"--like {folder}: round cell {key} is not in {store.root}")
+        p = store.info("refine", key)["payload"]
+        copies = list(labels[(p["seed"], _method(p), str(p["round"]))].items())
+        label = f"{_method(p)} round {p['round']} seed {p['seed']} ({key})"
+        out.append(Round(key, p, label, copies))
     return out
 
 

@@ -439,17 +439,79 @@ def test_best_of_n_ceiling_table_is_the_results_summary():
     assert table in (DOCS / "feedback.md").read_text()
 
 
-def test_rejudged_rounds_are_rendered_from_their_rows():
-    """docs/feedback-heldout.md's rejudged rounds are the rounds tables of the rows
-    benchmarks/perf/rejudge_rounds.py wrote, rendered as the leaderboard renders them."""
+#: page -> (name of its section's markers, results whose rows it renders together): rounds
+#: tables besides the page's own leaderboard, each between ``<!-- NAME:start -->`` and
+#: ``<!-- NAME:end -->``; a folder's rows are its ``rows.jsonl`` where a script wrote them
+SECTIONS = {
+    "docs/feedback-heldout.md": [("rejudged", ["results/feedback-heldout-rejudged"])],
+    "docs/feedback-satisfice.md": [
+        ("compared", ["results/feedback-heldout", "results/feedback-heldout-satisfice"])
+    ],
+}
+
+
+def _rows_of(folder: Path) -> list[ResultRow]:
     from synthbench.results import read_rows
 
-    folder = ROOT / "results" / "feedback-heldout-rejudged"
-    assert json_manifest(folder)["script"] == "benchmarks/perf/rejudge_rounds.py"
-    page = (DOCS / "feedback-heldout.md").read_text()
-    start, end = "<!-- rejudged:start -->", "<!-- rejudged:end -->"
-    shown = page[page.index(start) + len(start) : page.index(end)].strip()
-    assert shown == render(read_rows(folder / "rows.jsonl"), "md").strip()
+    if (folder / "rows.jsonl").is_file():
+        assert json_manifest(folder)["script"].startswith("benchmarks/perf/")
+        return read_rows(folder / "rows.jsonl")
+    return read_results(folder)
+
+
+@pytest.mark.parametrize(
+    "page,name,folders",
+    [(page, name, folders) for page, parts in SECTIONS.items() for name, folders in parts],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_rounds_sections_are_rendered_from_their_rows(page, name, folders):
+    """A page's extra rounds tables (rejudged rounds, two suites side by side) are the rounds
+    tables of those results' rows, rendered as the leaderboard renders them."""
+    text = (ROOT / page).read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    assert text.count(start) == 1 and text.count(end) == 1, f"{page}: {start} ... {end}"
+    shown = text[text.index(start) + len(start) : text.index(end)].strip()
+    rows = [r for folder in folders for r in _rows_of(ROOT / folder)]
+    assert shown == render(rows, "md").strip(), f"{page}: {name} differs from {folders}"
+
+
+#: page -> the suites whose rounds it shows as every judge measured them: the suite's own results,
+#: then the folders benchmarks/perf/rejudge_rounds.py wrote for other judges
+ACROSS_JUDGES = {
+    "docs/feedback-satisfice.md": [
+        [
+            "results/feedback-heldout",
+            "results/feedback-heldout-rejudged",
+            "results/feedback-heldout-rejudged-2",
+            "results/feedback-heldout-rejudged-3",
+        ],
+        [
+            "results/feedback-heldout-satisfice",
+            "results/feedback-heldout-satisfice-rejudged",
+            "results/feedback-heldout-satisfice-rejudged-2",
+            "results/feedback-heldout-satisfice-rejudged-3",
+        ],
+    ],
+}
+
+
+def test_across_judges_tables_are_the_scripts_output():
+    """The pages' tables of the rounds by every judge are what benchmarks/perf/across_judges.py
+    prints from those folders (round 3)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "across_judges", ROOT / "benchmarks" / "perf" / "across_judges.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for page, suites in ACROSS_JUDGES.items():
+        text = (ROOT / page).read_text()
+        for folders in suites:
+            table = module.summary([ROOT / f for f in folders], {3})
+            assert table.count("| **3 fresh judges** |") == 1, folders
+            assert table in text, f"{page}: the table of {folders[0]} by every judge differs"
 
 
 def test_fd_noise_table_is_the_results_table():

@@ -514,6 +514,14 @@ def test_across_judges_tables_are_the_scripts_output():
             assert table in text, f"{page}: the table of {folders[0]} by every judge differs"
 
 
+def test_pixel_fd_table_is_the_results_table():
+    """docs/transfer.md's pixel-space FD table is the one benchmarks/perf/pixel_fd.py wrote."""
+    folder = ROOT / "results" / "pixel-fd" / "transfer-brain-seeds"
+    assert json_manifest(folder)["script"] == "benchmarks/perf/pixel_fd.py"
+    table = (folder / "fd.md").read_text().strip()
+    assert table in (DOCS / "transfer.md").read_text()
+
+
 def test_fd_noise_table_is_the_results_table():
     """docs/feedback-guidance3.md's FD noise table is the one benchmarks/perf/fd_noise.py wrote."""
     table = (ROOT / "results" / "fd-noise" / "oct4-g3" / "fd.md").read_text().strip()

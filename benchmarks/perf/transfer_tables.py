@@ -1,28 +1,45 @@
 """The two tables of docs/transfer.md that the leaderboard does not render, from a transfer
-suite's result rows: FD over each generator's training seeds (the quality rows of ``NAME``,
-``NAME-s1``, ``NAME-s2``; mean with a 95% t interval), and the downstream AUROC and accuracy of
-each adapted generator minus scratch's of the same training seed, paired by classifier seed
-(mean with a 95% t interval and the t-test's p).
+suite's result rows: FD over each generator's training seeds, each adapted generator's FD minus
+scratch's of the same training seed (the quality rows of ``NAME``,
+``NAME-s1``, ``NAME-s2``, ...: training seed 0, 1, 2, ...; mean with a 95% t interval), and the
+downstream AUROC and accuracy of each adapted generator minus scratch's of the same training
+seed, paired by classifier seed (mean with a 95% t interval and the t-test's p).
 
     python benchmarks/perf/transfer_tables.py results/transfer
     python benchmarks/perf/transfer_tables.py results/transfer-pilot   # FD only
+    python benchmarks/perf/transfer_tables.py results/transfer results/transfer-brain-seeds
+
+Several folders are read as one set of rows: suites that trained the same generators with other
+seeds on the same data. FDs are pooled over training seeds only where they were measured in the
+same extractor's features (the rows' ``feature_extractor``); a run whose extractor was trained
+apart gets lines of its own. A training seed whose FD two folders hold in the same features
+counts once, from the first folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-SEEDS = ("", "-s1", "-s2")
+SEEDS = ("", "-s1", "-s2")  # the training seeds of the downstream comparison
+SUFFIX = re.compile(r"^(?P<name>.+?)(?:-s(?P<seed>\d+))?$")
+
+
+def split_name(generator: str) -> tuple[str, int]:
+    """``lora-r16-s2`` -> (``lora-r16``, 2); a name without a suffix is training seed 0."""
+    match = SUFFIX.match(generator)
+    assert match is not None
+    return match["name"], int(match["seed"] or 0)
 
 
 def generators(rows: pd.DataFrame) -> list[str]:
     """The generators' names without their seed suffix, in the rows' order, scratch first."""
-    names = [g[:-3] if g[-3:] in SEEDS else g for g in rows.generator.dropna().unique()]
+    names = [split_name(g)[0] for g in rows.generator.dropna().unique()]
     names = [n for n in dict.fromkeys(names) if n not in ("real-only", "real-vs-real")]
     return sorted(names, key=lambda n: n != "scratch")
 
@@ -37,19 +54,61 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
 
 
 def fd_table(rows: pd.DataFrame) -> None:
-    fd = rows[rows.metric == "fd"]
-    print("| data | generator | FD per training seed | mean [95% CI] |\n|---|---|---|---|")
-    for data in fd.dataset.unique():
+    """FD per training seed, one line per data set, generator and feature extractor: FDs in the
+    features of different extractors (another run's, trained apart) are never pooled."""
+    fd = rows[rows.metric == "fd"].dropna(subset=["generator"])
+    print(
+        "| data | features | generator | FD per training seed | mean [95% CI] |\n"
+        "|---|---|---|---|---|"
+    )
+    for (data, features), here in fd.groupby(["dataset", "feature_extractor"], sort=False):
+        found: dict[str, dict[int, float]] = {}
+        for generator, value in zip(here.generator, here.value):
+            name, seed = split_name(generator)
+            found.setdefault(name, {}).setdefault(seed, float(value))  # the first folder's
+        seeds = sorted({s for by in found.values() for s in by})
         for name in generators(rows):
-            found = [fd[(fd.dataset == data) & (fd.generator == name + s)].value for s in SEEDS]
-            by_seed = [float(v.iloc[0]) if len(v) else None for v in found]
+            by_seed = [found.get(name, {}).get(s) for s in seeds]
             values = np.array([v for v in by_seed if v is not None])
             if len(values) < 2:
                 continue
             mean, lo, hi = interval(values)
             # a seed without a row shows as "–", so a mean over fewer seeds is seen as such
             per_seed = ", ".join("–" if v is None else f"{v:.3f}" for v in by_seed)
-            print(f"| {data} | {name} | {per_seed} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |")
+            print(
+                f"| {data} | {features} | {name} | {per_seed} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
+            )
+
+
+def fd_pairs(rows: pd.DataFrame) -> None:
+    """Each adapted generator's FD minus scratch's of the same training seed, in the same
+    extractor's features (a pair never spans two runs' extractors), over every such pair the
+    folders hold: per pair, the mean with a 95% t interval, and how many pairs are below 0."""
+    fd = rows[rows.metric == "fd"].dropna(subset=["generator"])
+    print(
+        "\n| data | generator | FD minus scratch's per training seed (features) | mean [95% CI] "
+        "| lower than scratch |\n|---|---|---|---|---|"
+    )
+    for data, here in fd.groupby("dataset", sort=False):
+        found: dict[tuple[str, int, str], float] = {}
+        for generator, features, value in zip(here.generator, here.feature_extractor, here.value):
+            name, seed = split_name(generator)
+            found.setdefault((name, seed, features), float(value))
+        for name in generators(rows)[1:]:
+            pairs = [
+                (seed, features, value - found[("scratch", seed, features)])
+                for (other, seed, features), value in found.items()
+                if other == name and ("scratch", seed, features) in found
+            ]
+            if len(pairs) < 2:
+                continue
+            diffs = np.array([d for _, _, d in pairs])
+            mean, lo, hi = interval(diffs)
+            shown = ", ".join(f"{seed}: {d:+.2f} ({features})" for seed, features, d in pairs)
+            print(
+                f"| {data} | {name} | {shown} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] "
+                f"| {(diffs < 0).sum()} of {len(diffs)} |"
+            )
 
 
 def paired_table(rows: pd.DataFrame, ratio: float) -> None:
@@ -79,11 +138,14 @@ def _per_seed(rows: pd.DataFrame, label: str) -> pd.Series:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, help="a transfer suite's results folder")
+    parser.add_argument(
+        "results", type=Path, nargs="+", help="transfer suites' results folders, read as one"
+    )
     parser.add_argument("--ratio", type=float, default=5.0, help="synthetic ratio to compare at")
     args = parser.parse_args()
-    rows = pd.read_csv(args.results / "rows.csv")
+    rows = pd.concat([pd.read_csv(folder / "rows.csv") for folder in args.results])
     fd_table(rows)
+    fd_pairs(rows)
     if (rows.task == "classification").any():
         paired_table(rows, args.ratio)
 

@@ -1,0 +1,121 @@
+"""Does a suite's FD see anatomy? Its sampled images' FD again, in a feature space no network learnt.
+
+    python benchmarks/perf/pixel_fd.py benchmarks/transfer_brain_seeds.toml --data brain \
+        --cache CACHE --out results/pixel-fd/transfer-brain-seeds
+
+The ``domain`` extractor is a small CNN trained to tell a data set's classes apart (brain MRI:
+tumour or not). Features learnt for that may ignore what every image shares (the skull, the
+ventricles) and so miss a generator that draws none of it. This script takes the images a
+finished run of the suite sampled for its quality block on ``--data`` (read from the run's cell
+cache; run the suite first) and measures FD in the first ``--components`` principal components
+of the pixels, fitted on the training split of the suite's ``extractor_data`` (a fresh
+simulation none of the generators or the test split hold), against the same real test split,
+with the real-vs-real floor (the validation split against the test split, as the suite's). No
+network is trained: nothing in it can learn to overlook a part of the image.
+
+It prints one table (each generator's FD in the suite's features, from the suite's rows, beside
+its pixel-PCA FD) and writes it, with ``scores.json`` and a ``manifest.json``, under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", type=Path)
+    parser.add_argument("--data", required=True, help="the suite's data key")
+    parser.add_argument("--cache", type=Path, required=True, help="the run's cell cache")
+    parser.add_argument("--components", type=int, default=64)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    from synthbench.cohort import Cohort
+    from synthbench.data.source import load_data
+    from synthbench.errors import SynthbenchError
+    from synthbench.machine import write_script_manifest
+    from synthbench.metrics.frechet import frechet_distance_of_features
+    from synthbench.results import read_rows
+    from synthbench.runner.cells import Store
+    from synthbench.runner.plan import data_payload, load_payload_data, make_plan
+    from synthbench.runner.suite import load_suite
+
+    try:
+        suite = load_suite(args.suite)
+        plan = make_plan(suite)
+    except SynthbenchError as exc:
+        sys.exit(f"error: {exc}")
+    checks = [q for q in suite.quality if q.data == args.data]
+    if not checks or not checks[0].extractor_data:
+        sys.exit(f"error: {args.suite} has no quality block on {args.data!r} with extractor_data")
+    check = checks[0]
+    store = Store(args.cache)
+    samples: dict[str, str] = {}
+    own_fd: dict[str, float] = {}
+    want = data_payload(suite, args.data)
+    for cell in plan.of_kind("quality"):
+        if cell.payload["data"] != want or not store.done("quality", cell.key):
+            continue
+        if cell.deps:
+            for note in cell.annotations:
+                samples[note["generator"]] = cell.deps[0]
+        for row in read_rows(store.dir("quality", cell.key) / "rows.jsonl"):
+            if row.metric == "fd" and not row.qualifiers:  # the cell's rows name no generator
+                for note in cell.annotations:
+                    own_fd[note["generator"]] = row.value
+    if not samples:
+        sys.exit(f"error: {args.cache} holds no finished quality cell of {args.suite}")
+
+    real = load_payload_data(want)
+    fresh = load_data(check.extractor_data).train
+
+    def flat(images: np.ndarray) -> np.ndarray:
+        return images.reshape(len(images), -1).astype(np.float64) / 255.0
+
+    basis = flat(fresh.images)
+    mean = basis.mean(axis=0)
+    _, _, vt = np.linalg.svd(basis - mean, full_matrices=False)
+    project = vt[: args.components].T
+
+    def features(images: np.ndarray) -> np.ndarray:
+        return (flat(images) - mean) @ project
+
+    test = features(real.test.images)
+    scores = {"real-vs-real": frechet_distance_of_features(test, features(real.val.images))}
+    for name in sorted(samples):
+        cohort = Cohort.load(store.dir("sample", samples[name]) / "cohort")
+        images = cohort.to_channels(real.test.images.shape[1]).images
+        scores[name] = frechet_distance_of_features(test, features(images))
+
+    lines = [
+        f"| generator | FD, suite's features | FD, pixels ({args.components} principal components) |",
+        "|---|---|---|",
+    ]
+    for name, value in scores.items():
+        own = f"{own_fd[name]:.3f}" if name in own_fd else ""
+        lines.append(f"| {name} | {own} | {value:.3f} |")
+    table = "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
+    (args.out / "fd.md").write_text(table + "\n")
+    write_script_manifest(
+        args.out,
+        "benchmarks/perf/pixel_fd.py",
+        started,
+        threads=1,
+        precision={"principal components and FD": "fp64"},
+        samples=samples,
+    )
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

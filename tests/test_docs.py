@@ -514,6 +514,23 @@ def test_across_judges_tables_are_the_scripts_output():
             assert table in text, f"{page}: the table of {folders[0]} by every judge differs"
 
 
+def test_transfer_fd_pairs_table_is_the_scripts_output():
+    """docs/transfer.md's FD-minus-scratch table is what benchmarks/perf/transfer_tables.py prints
+    from the two transfer runs' rows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "transfer_tables", ROOT / "benchmarks" / "perf" / "transfer_tables.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.read([ROOT / "results" / "transfer", ROOT / "results" / "transfer-brain-seeds"])
+    table = module.fd_pairs(rows)
+    assert table.count("\n") >= 5  # brain and breast, three generators each
+    assert table in (DOCS / "transfer.md").read_text()
+
+
 def test_pixel_fd_table_is_the_results_table():
     """docs/transfer.md's pixel-space FD table is the one benchmarks/perf/pixel_fd.py wrote."""
     folder = ROOT / "results" / "pixel-fd" / "transfer-brain-seeds"

@@ -72,10 +72,10 @@ def summary(folders: list[Path], rounds: set[int] | None = None) -> str:
     for method, r in keys:
         fresh: dict[str, dict[int, list[float]]] = {c: {} for c, _ in CHANGES}
         fresh_copies = []
-        for name, table in judges:
+        for j, (name, table) in enumerate(judges):
             changes = {c: table.seed_changes(method, r, c) for c, _ in CHANGES}
             copies = _near_copies(table, method, r)
-            if name.startswith("fresh"):
+            if j:  # every judge but the suite's own (the first folder) is fresh
                 fresh_copies.append(copies)
                 for c, by_seed in changes.items():
                     for s, v in by_seed.items():

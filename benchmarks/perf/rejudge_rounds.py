@@ -95,17 +95,18 @@ def main() -> None:
     from synthbench.runner.plan import digest, load_payload_data, make_plan
     from synthbench.runner.suite import load_suite
 
+    store = Store(args.cache)
     try:
         check_spec(args.judge_data)
         suite = load_suite(args.suite)
         if args.like:
-            rounds = _rounds_like(args.like, Store(args.cache))
+            rounds = _rounds_like(args.like, store)
             planned = None
         else:
             # plan the cells as the code that ran them did
             code = {"synthbench.feedback.rounds": args.code} if args.code else None
             planned = make_plan(suite, code=code)
-            rounds = _rounds_of_plan(planned, Store(args.cache))
+            rounds = _rounds_of_plan(planned, store)
     except SynthbenchError as exc:
         sys.exit(f"error: {exc}")
     if not rounds:
@@ -116,7 +117,6 @@ def main() -> None:
     # one folder per pair of judges: the rows of each round they rejudged, their features
     work = args.work / digest([args.judge_data, args.rater_seed])
     (work / "rounds").mkdir(parents=True, exist_ok=True)
-    store = Store(args.cache)
     rows = []
     for cell in rounds:
         payload = cell.payload

@@ -80,15 +80,16 @@ def fd_table(rows: pd.DataFrame) -> None:
             )
 
 
-def fd_pairs(rows: pd.DataFrame) -> None:
+def fd_pairs(rows: pd.DataFrame) -> str:
     """Each adapted generator's FD minus scratch's of the same training seed, in the same
     extractor's features (a pair never spans two runs' extractors), over every such pair the
     folders hold: per pair, the mean with a 95% t interval, and how many pairs are below 0."""
     fd = rows[rows.metric == "fd"].dropna(subset=["generator"])
-    print(
-        "\n| data | generator | FD minus scratch's per training seed (features) | mean [95% CI] "
-        "| lower than scratch |\n|---|---|---|---|---|"
-    )
+    lines = [
+        "| data | generator | FD minus scratch's per training seed (features) | mean [95% CI] "
+        "| lower than scratch |",
+        "|---|---|---|---|---|",
+    ]
     for data, here in fd.groupby("dataset", sort=False):
         found: dict[tuple[str, int, str], float] = {}
         for generator, features, value in zip(here.generator, here.feature_extractor, here.value):
@@ -105,10 +106,11 @@ def fd_pairs(rows: pd.DataFrame) -> None:
             diffs = np.array([d for _, _, d in pairs])
             mean, lo, hi = interval(diffs)
             shown = ", ".join(f"{seed}: {d:+.2f} ({features})" for seed, features, d in pairs)
-            print(
+            lines.append(
                 f"| {data} | {name} | {shown} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] "
                 f"| {(diffs < 0).sum()} of {len(diffs)} |"
             )
+    return "\n".join(lines)
 
 
 def paired_table(rows: pd.DataFrame, ratio: float) -> None:
@@ -136,6 +138,11 @@ def _per_seed(rows: pd.DataFrame, label: str) -> pd.Series:
     return rows[rows.generator == label].set_index("seed").value.sort_index()
 
 
+def read(folders: list[Path]) -> pd.DataFrame:
+    """The rows of several results folders, as one table."""
+    return pd.concat([pd.read_csv(folder / "rows.csv") for folder in folders])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -143,9 +150,9 @@ def main() -> None:
     )
     parser.add_argument("--ratio", type=float, default=5.0, help="synthetic ratio to compare at")
     args = parser.parse_args()
-    rows = pd.concat([pd.read_csv(folder / "rows.csv") for folder in args.results])
+    rows = read(args.results)
     fd_table(rows)
-    fd_pairs(rows)
+    print("\n" + fd_pairs(rows))
     if (rows.task == "classification").any():
         paired_table(rows, args.ratio)
 

@@ -515,8 +515,8 @@ def test_across_judges_tables_are_the_scripts_output():
 
 
 def test_transfer_fd_pairs_table_is_the_scripts_output():
-    """docs/transfer.md's FD-minus-scratch table is what benchmarks/perf/transfer_tables.py prints
-    from the two transfer runs' rows."""
+    """docs/transfer.md's six-seed FD-minus-scratch table is what benchmarks/perf/transfer_tables.py
+    prints from the brain MRI seeds run's rows."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -525,18 +525,32 @@ def test_transfer_fd_pairs_table_is_the_scripts_output():
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.read([ROOT / "results" / "transfer", ROOT / "results" / "transfer-brain-seeds"])
+    rows = module.read([ROOT / "results" / "transfer-brain-seeds"])
     table = module.fd_pairs(rows)
-    assert table.count("\n") >= 5  # brain and breast, three generators each
+    assert table.count("\n") == 4  # header, rule and three generators
+    assert all(f"{seed}: " in table for seed in range(6))
     assert table in (DOCS / "transfer.md").read_text()
 
 
 def test_pixel_fd_table_is_the_results_table():
-    """docs/transfer.md's pixel-space FD table is the one benchmarks/perf/pixel_fd.py wrote."""
+    """docs/transfer.md's pixel-space FD tables are the ones benchmarks/perf/pixel_fd.py wrote."""
     folder = ROOT / "results" / "pixel-fd" / "transfer-brain-seeds"
     assert json_manifest(folder)["script"] == "benchmarks/perf/pixel_fd.py"
-    table = (folder / "fd.md").read_text().strip()
-    assert table in (DOCS / "transfer.md").read_text()
+    for name in ("fd.md", "pairs.md"):
+        table = (folder / name).read_text().strip()
+        assert table in (DOCS / "transfer.md").read_text(), name
+
+
+def test_near_copy_agreement_tables_are_the_results_tables():
+    """docs/feedback-satisfice.md's near-copy agreement tables are the ones
+    benchmarks/perf/near_copy_agreement.py wrote, after checking its shares against the rows."""
+    folder = ROOT / "results" / "near-copy-agreement"
+    manifest = json_manifest(folder)
+    assert manifest["script"] == "benchmarks/perf/near_copy_agreement.py"
+    assert manifest["shares_checked_against_rejudged_rows"] > 0
+    tables = (folder / "agreement.md").read_text().strip()
+    assert tables.count("| real test images |") == 1
+    assert tables in (DOCS / "feedback-satisfice.md").read_text()
 
 
 def test_fd_noise_table_is_the_results_table():

@@ -13,8 +13,11 @@ simulation none of the generators or the test split hold), against the same real
 with the real-vs-real floor (the validation split against the test split, as the suite's). No
 network is trained: nothing in it can learn to overlook a part of the image.
 
-It prints one table (each generator's FD in the suite's features, from the suite's rows, beside
-its pixel-PCA FD) and writes it, with ``scores.json`` and a ``manifest.json``, under ``--out``.
+It prints two tables and writes them (``fd.md``, ``pairs.md``), with ``scores.json`` and a
+``manifest.json``, under ``--out``: each generator's FD in the suite's features, from the suite's
+rows, beside its pixel-PCA FD; and, where the generators are named by training seed as
+``transfer_tables.py`` reads them (``lora-s2``), each one's pixel-PCA FD minus scratch's of the
+same training seed, with the mean and its 95% t interval over the seeds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,6 +42,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     started = time.perf_counter()
+
+    import pandas as pd
+    from transfer_tables import fd_pairs
 
     from synthbench.cohort import Cohort
     from synthbench.data.source import load_data
@@ -103,7 +111,20 @@ def main() -> None:
         own = f"{own_fd[name]:.3f}" if name in own_fd else ""
         lines.append(f"| {name} | {own} | {value:.3f} |")
     table = "\n".join(lines)
+    space = f"pixels-pca{args.components}"
+    pairs = fd_pairs(
+        pd.DataFrame(
+            {
+                "dataset": want["spec"],
+                "generator": list(scores),
+                "feature_extractor": space,
+                "metric": "fd",
+                "value": list(scores.values()),
+            }
+        )
+    )
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pairs.md").write_text(pairs + "\n")
     (args.out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
     (args.out / "fd.md").write_text(table + "\n")
     write_script_manifest(
@@ -114,7 +135,7 @@ def main() -> None:
         precision={"principal components and FD": "fp64"},
         samples=samples,
     )
-    print(table)
+    print(table, pairs, sep="\n\n")
 
 
 if __name__ == "__main__":

@@ -204,6 +204,7 @@ feature_extractors: Registry[Any] = _builtins(
         "domain": "synthbench.metrics.features:DomainExtractor",
         "inception": "synthbench.metrics.inception:InceptionExtractor",
         "local": "synthbench.metrics.local_encoder:LocalEncoder",
+        "autoencoder": "synthbench.metrics.autoencoder:AutoencoderExtractor",
     },
 )
 datasets: Registry[Any] = _builtins(

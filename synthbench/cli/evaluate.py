@@ -31,7 +31,10 @@ def evaluate(
         ),
     ] = "",
     extractor: Annotated[
-        str, typer.Option("--extractor", help="feature extractor: domain, inception or local")
+        str,
+        typer.Option(
+            "--extractor", help="feature extractor: domain, autoencoder, inception or local"
+        ),
     ] = "domain",
     extractor_path: Annotated[
         str | None,
@@ -41,7 +44,7 @@ def evaluate(
         str | None,
         typer.Option(
             "--extractor-data",
-            help="data spec whose training split the domain extractor learns from instead of "
+            help="data spec whose training split the domain or autoencoder extractor learns from instead of "
             "REAL's (e.g. a larger simulation of the modality with another seed)",
         ),
     ] = None,
@@ -113,10 +116,13 @@ def evaluate(
         )
     if resize is not None and resize not in RESIZE_MODES:
         raise SynthbenchError(f"--resize must be {' or '.join(RESIZE_MODES)}, got {resize!r}")
-    if extractor_data is not None and extractor != "domain":
-        raise SynthbenchError(
-            f"--extractor-data: only the domain extractor trains on data, not {extractor!r}"
-        )
+    if extractor_data is not None:
+        from synthbench.metrics.evaluate import check_extractor_data
+
+        try:
+            check_extractor_data(extractor)
+        except SynthbenchError as exc:
+            raise SynthbenchError(f"--extractor-data: {exc}") from None
     if json_out is not None:
         output_file(json_out, "--json")
     if out is not None:

@@ -82,6 +82,24 @@ def get_extractor(name: str) -> type[FeatureExtractor]:
     return registry.feature_extractors.get(name)
 
 
+def training_extractors() -> list[str]:
+    """The registered extractors that train on the real training images (``trains``): those an
+    ``extractor_data`` spec may give other images to learn from."""
+    from synthbench import registry
+
+    reg = registry.feature_extractors
+    return [n for n in reg.names() if getattr(reg.get(n), "trains", False)]
+
+
+def check_extractor_data(extractor: str) -> None:
+    """Refuse ``extractor_data`` for an extractor that does not train, in one line."""
+    valid = training_extractors()
+    if extractor not in valid:
+        raise SynthbenchError(
+            f"only extractors that train on data take it ({', '.join(valid)}), not {extractor!r}"
+        )
+
+
 def extractor_training(spec: str, real: RealData) -> Cohort:
     """The training split of ``spec`` kept to the real data's modalities: what the ``domain``
     extractor learns from in place of ``real.train``. Refused where it lacks one of those

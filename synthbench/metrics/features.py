@@ -9,6 +9,8 @@ cache keys, so features from two different networks are never mixed up. Built-in
   offline; trained once per training cohort and config, cached by content hash.
 - ``inception``: the standard FID Inception-v3 from a local weights file (:mod:`.inception`).
 - ``local``: any timm or transformers image encoder saved in a local folder (:mod:`.local_encoder`).
+- ``autoencoder``: the bottleneck of a small autoencoder trained to reconstruct the real training
+  images (:mod:`.autoencoder`): features of the whole image, labels or not.
 
 >>> from synthbench.data.source import load_data
 >>> from synthbench.metrics.features import DomainExtractor
@@ -55,6 +57,9 @@ class FeatureExtractor:
     """
 
     name: ClassVar[str] = ""
+    #: True for extractors trained on the real training images (which a suite block's
+    #: ``extractor_data`` may replace)
+    trains: ClassVar[bool] = False
     identity: str = ""
 
     @classmethod
@@ -83,6 +88,7 @@ class DomainExtractor(FeatureExtractor):
     """
 
     name = "domain"
+    trains = True
 
     def __init__(self, classifier: TrainedCNN, identity: str) -> None:
         self.classifier = classifier

@@ -120,7 +120,7 @@ class QualityCheck(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["fd", "kd", "prdc", "memorisation"])
     extractor: str = "domain"
     extractor_path: str | None = None
-    #: a data spec the ``domain`` extractor trains on instead of ``data``'s training split (a
+    #: a data spec the extractor (``domain``, ``autoencoder``) trains on instead of ``data``'s training split (a
     #: larger simulation of the same modality with another seed, where 200 images teach it little)
     extractor_data: str | None = None
     #: the Inception extractor's resizing: clean-fid's ``clean`` or ``legacy`` (None: its default)
@@ -229,6 +229,7 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
     from synthbench import registry
     from synthbench.data.source import check_spec
     from synthbench.errors import RegistryError
+    from synthbench.metrics.evaluate import check_extractor_data
 
     def fail(key: str, message: str) -> None:
         raise SynthbenchError(f"{where}: {key}: {message}")
@@ -294,11 +295,10 @@ def check_suite(suite: Suite, *, where: str = "suite") -> None:
             known(registry.metrics, metric, f"{key}.metrics")
         known(registry.feature_extractors, check.extractor, f"{key}.extractor")
         if check.extractor_data is not None:
-            if check.extractor != "domain":
-                fail(
-                    f"{key}.extractor_data",
-                    f"only the domain extractor trains on data; this block's is {check.extractor!r}",
-                )
+            try:
+                check_extractor_data(check.extractor)
+            except SynthbenchError as exc:
+                fail(f"{key}.extractor_data", str(exc))
             try:
                 check_spec(check.extractor_data)
             except SynthbenchError as exc:

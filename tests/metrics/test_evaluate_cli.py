@@ -121,7 +121,7 @@ def test_unknown_metric_and_missing_inception_are_one_line(app, cache, tmp_path,
     assert code == 2 and "\n" not in output.strip()
     assert str(tmp_path / "weights" / "weights-inception-2015-12-05-6726825d.pth") in output
     for extra, needle in (
-        (["--extractor", "inception", "--extractor-data", SPEC], "only the domain extractor"),
+        (["--extractor", "inception", "--extractor-data", SPEC], "only extractors that train"),
         (["--extractor-data", "phantom:fundus?n=40&size=32"], "has no oct images"),
     ):
         code, output = run(app, [SPEC, "phantom:oct?n=40&size=32&seed=1", *extra])

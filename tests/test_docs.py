@@ -515,8 +515,8 @@ def test_across_judges_tables_are_the_scripts_output():
 
 
 def test_transfer_fd_pairs_table_is_the_scripts_output():
-    """docs/transfer.md's six-seed FD-minus-scratch table is what benchmarks/perf/transfer_tables.py
-    prints from the brain MRI seeds run's rows."""
+    """docs/transfer.md's six-seed FD-minus-scratch table, in both extractors' features, is what
+    benchmarks/perf/transfer_tables.py prints from the brain MRI seeds run's rows."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -527,8 +527,10 @@ def test_transfer_fd_pairs_table_is_the_scripts_output():
     spec.loader.exec_module(module)
     rows = module.read([ROOT / "results" / "transfer-brain-seeds"])
     table = module.fd_pairs(rows)
-    assert table.count("\n") == 4  # header, rule and three generators
-    assert all(f"{seed}: " in table for seed in range(6))
+    lines = table.splitlines()[2:]
+    for features in ("| domain-", "| autoencoder-"):  # the two quality blocks' extractors
+        assert sum(features in line for line in lines) == 3, features  # three generators each
+    assert all(f"{seed}: " in line for line in lines for seed in range(6))
     assert table in (DOCS / "transfer.md").read_text()
 
 

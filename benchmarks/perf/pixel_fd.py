@@ -6,7 +6,7 @@
 The ``domain`` extractor is a small CNN trained to tell a data set's classes apart (brain MRI:
 tumour or not). Features learnt for that may ignore what every image shares (the skull, the
 ventricles) and so miss a generator that draws none of it. This script takes the images a
-finished run of the suite sampled for its quality block on ``--data`` (read from the run's cell
+finished run of the suite sampled for its quality blocks on ``--data`` (read from the run's cell
 cache; run the suite first) and measures FD in the first ``--components`` principal components
 of the pixels, fitted on the training split of the suite's ``extractor_data`` (a fresh
 simulation none of the generators or the test split hold), against the same real test split,
@@ -14,10 +14,11 @@ with the real-vs-real floor (the validation split against the test split, as the
 network is trained: nothing in it can learn to overlook a part of the image.
 
 It prints two tables and writes them (``fd.md``, ``pairs.md``), with ``scores.json`` and a
-``manifest.json``, under ``--out``: each generator's FD in the suite's features, from the suite's
-rows, beside its pixel-PCA FD; and, where the generators are named by training seed as
-``transfer_tables.py`` reads them (``lora-s2``), each one's pixel-PCA FD minus scratch's of the
-same training seed, with the mean and its 95% t interval over the seeds.
+``manifest.json``, under ``--out``: each generator's FD in the features of the suite's first
+quality block on ``--data``, from its rows, beside its pixel-PCA FD; and, where the generators
+are named by training seed as ``transfer_tables.py`` reads them (``lora-s2``), each one's
+pixel-PCA FD minus scratch's of the same training seed, with the mean and its 95% t interval
+over the seeds.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     want = data_payload(suite, args.data)
     for cell in plan.of_kind("quality"):
         if cell.payload["data"] != want or not store.done("quality", cell.key):
+            continue
+        if cell.payload["extractor"] != check.extractor:  # another block's features
             continue
         if cell.deps:
             for note in cell.annotations:

@@ -7,13 +7,13 @@ seed, paired by classifier seed (mean with a 95% t interval and the t-test's p).
 
     python benchmarks/perf/transfer_tables.py results/transfer
     python benchmarks/perf/transfer_tables.py results/transfer-pilot   # FD only
-    python benchmarks/perf/transfer_tables.py results/transfer results/transfer-brain-seeds
+    python benchmarks/perf/transfer_tables.py results/transfer-brain-seeds
 
 Several folders are read as one set of rows: suites that trained the same generators with other
 seeds on the same data. FDs are pooled over training seeds only where they were measured in the
 same extractor's features (the rows' ``feature_extractor``); a run whose extractor was trained
-apart gets lines of its own. A training seed whose FD two folders hold in the same features
-counts once, from the first folder.
+apart, or a second quality block in another extractor, gets lines of its own. A training seed
+whose FD two folders hold in the same features counts once, from the first folder.
 """
 
 from __future__ import annotations
@@ -82,32 +82,33 @@ def fd_table(rows: pd.DataFrame) -> None:
 
 def fd_pairs(rows: pd.DataFrame) -> str:
     """Each adapted generator's FD minus scratch's of the same training seed, in the same
-    extractor's features (a pair never spans two runs' extractors), over every such pair the
-    folders hold: per pair, the mean with a 95% t interval, and how many pairs are below 0."""
+    extractor's features: one line per data set, extractor and generator (pairs measured in two
+    extractors' features are never pooled), with the mean over the seeds and its 95% t interval,
+    and how many pairs are below 0."""
     fd = rows[rows.metric == "fd"].dropna(subset=["generator"])
     lines = [
-        "| data | generator | FD minus scratch's per training seed (features) | mean [95% CI] "
+        "| data | features | generator | FD minus scratch's per training seed | mean [95% CI] "
         "| lower than scratch |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
-    for data, here in fd.groupby("dataset", sort=False):
-        found: dict[tuple[str, int, str], float] = {}
-        for generator, features, value in zip(here.generator, here.feature_extractor, here.value):
+    for (data, features), here in fd.groupby(["dataset", "feature_extractor"], sort=False):
+        found: dict[tuple[str, int], float] = {}
+        for generator, value in zip(here.generator, here.value):
             name, seed = split_name(generator)
-            found.setdefault((name, seed, features), float(value))
+            found.setdefault((name, seed), float(value))  # the first folder's
         for name in generators(rows)[1:]:
-            pairs = [
-                (seed, features, value - found[("scratch", seed, features)])
-                for (other, seed, features), value in found.items()
-                if other == name and ("scratch", seed, features) in found
-            ]
+            pairs = sorted(
+                (seed, value - found[("scratch", seed)])
+                for (other, seed), value in found.items()
+                if other == name and ("scratch", seed) in found
+            )
             if len(pairs) < 2:
                 continue
-            diffs = np.array([d for _, _, d in pairs])
+            diffs = np.array([d for _, d in pairs])
             mean, lo, hi = interval(diffs)
-            shown = ", ".join(f"{seed}: {d:+.2f} ({features})" for seed, features, d in pairs)
+            shown = ", ".join(f"{seed}: {d:+.2f}" for seed, d in pairs)
             lines.append(
-                f"| {data} | {name} | {shown} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] "
+                f"| {data} | {features} | {name} | {shown} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] "
                 f"| {(diffs < 0).sum()} of {len(diffs)} |"
             )
     return "\n".join(lines)

@@ -140,27 +140,31 @@ class TrainedAutoencoder:
         return cls(model, channels, config, float(np.mean(losses[-per_epoch:])))
 
     def _batches(self, images: np.ndarray, batch_size: int = 256):
-        import torch
-
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                yield prepare(
-                    images[start : start + batch_size],
-                    channels=self.channels,
-                    size=self.config.input_size,
-                )
+        """The images in the network's input scale, ``batch_size`` at a time."""
+        for start in range(0, len(images), batch_size):
+            yield prepare(
+                images[start : start + batch_size],
+                channels=self.channels,
+                size=self.config.input_size,
+            )
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """The bottleneck of each image, float64 ``(n, embed_dim)``."""
-        parts = [self.model.encode(x).double().numpy() for x in self._batches(images)]
+        import torch
+
+        with torch.inference_mode():
+            parts = [self.model.encode(x).double().numpy() for x in self._batches(images)]
         return np.concatenate(parts) if parts else np.zeros((0, self.config.embed_dim))
 
     def reconstruction_error(self, images: np.ndarray) -> np.ndarray:
         """Each image's mean squared reconstruction error in the network's input scale."""
-        parts = [
-            ((self.model(x) - x) ** 2).mean(dim=(1, 2, 3)).double().numpy()
-            for x in self._batches(images)
-        ]
+        import torch
+
+        with torch.inference_mode():
+            parts = [
+                ((self.model(x) - x) ** 2).mean(dim=(1, 2, 3)).double().numpy()
+                for x in self._batches(images)
+            ]
         return np.concatenate(parts)
 
     def save(self, folder: Path) -> None:

@@ -19,6 +19,9 @@ image's own nearest-neighbour distance) in several spaces:
 
 - the pixels (downsampled to at most 32 px, as the metric does): no network, so a copy in it is
   a copy of the picture;
+- a copy-detection embedding (``copy_embedding.py``: a CNN trained on the training images to
+  tell each one from every other, whatever shift, blur, noise or change of intensity is laid on
+  it), one network (seed 0) for every round;
 - the ``domain`` extractor of the suite's own judge (the rounds' ``extractor_data``), of the
   ``--rounds`` folder's fresh judge and of each ``--judge-data``, each trained with the round's
   seed as the suite and ``rejudge_rounds.py`` train them.
@@ -29,6 +32,12 @@ test images' (the same gallery); and, over the distinct images of all the rounds
 spaces flag the same image, against what chance would give (flags in one space independent of
 the other's), with the rank correlation of their distance ratios. Each fresh judge's shares are
 checked against the rows ``rejudge_rounds.py`` wrote for it: the script stops where they differ.
+
+A third table says what each space can see: planted copies. For each seed, ``--planted`` real
+training images (drawn with the seed) are copied with one change each (none; Gaussian pixel noise
+of 4, 8 or 16 grey levels; a shift by 1 or 2 pixels, edges repeated; a 3x3 box blur) and scored
+like the rounds' images. A space that flags few of them cannot be read as finding no copies; one
+that flags many real test images (which copy nothing) counts noise as copies.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PIXELS = "pixels"
+COPY = "copy embedding"
 
 
 @dataclass
@@ -70,12 +80,16 @@ def main() -> None:
         default=Path.home() / ".cache" / "synthbench" / "near-copies",
         help="kept between runs: the judges' extractors",
     )
+    parser.add_argument(
+        "--planted", type=int, default=200, help="training images copied per seed and change"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if len(args.rounds) != len(args.cache):
         sys.exit("error: give one --cache for each --rounds folder, in the same order")
     started = time.perf_counter()
 
+    from copy_embedding import CopyEmbeddingConfig
     from rejudge_rounds import _method, _rounds_like
 
     from synthbench.cohort import Cohort
@@ -91,6 +105,7 @@ def main() -> None:
     space = Spaces(args.work)
     scored: list[Scored] = []
     real_ratio: dict[str, list[np.ndarray]] = {}
+    planted_ratio: dict[str, dict[str, list[np.ndarray]]] = {}
     checks: list[tuple[str, float, float]] = []
     for folder, cache_dir in zip(args.rounds, args.cache):
         store = Store(cache_dir)
@@ -134,6 +149,12 @@ def main() -> None:
                     real_ratio.setdefault(name, []).append(
                         space.ratios(name, real, real.test.images, s.seed)
                     )
+                copies = planted_copies(real.train.images, s.seed, args.planted)
+                for change, images in copies.items():
+                    for name in space.names:
+                        planted_ratio.setdefault(change, {}).setdefault(name, []).append(
+                            space.ratios(name, real, images, s.seed)
+                        )
             print(f"{cell.label}: scored", flush=True)
 
     wrong = [(label, a, b) for label, a, b in checks if abs(a - b) > 1e-9]
@@ -146,6 +167,8 @@ def main() -> None:
         share_table(scored, real_ratio, space.names, NEAR_COPY_ALPHA)
         + "\n\n"
         + pair_table(scored, space.names, NEAR_COPY_ALPHA)
+        + "\n\n"
+        + planted_table(planted_ratio, real_ratio, space.names, NEAR_COPY_ALPHA)
         + "\n"
     )
     args.out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +194,8 @@ def main() -> None:
         precision={"extractors": "fp32", "distances": "fp64"},
         judges=space.specs,
         shares_checked_against_rejudged_rows=len(checks),
+        planted_per_seed=args.planted,
+        copy_embedding={"config": asdict(CopyEmbeddingConfig()), "final_loss": space.copy_losses},
     )
     print(text)
 
@@ -186,10 +211,12 @@ class Spaces:
         from synthbench.metrics.cache import FeatureCache
 
         self.cache = FeatureCache(work)
-        self.names: list[str] = [PIXELS]
+        self.work = work
+        self.names: list[str] = [PIXELS, COPY]
         self.specs: dict[str, str] = {}
         self.real_seeds: set[int] = set()
         self._encoders: dict[tuple[str, int], tuple] = {}
+        self.copy_losses: dict[str, float] = {}
 
     def add(self, name: str, spec: str) -> str:
         if self.specs.setdefault(name, spec) != spec:
@@ -207,6 +234,16 @@ class Spaces:
 
         if name == PIXELS:
             train, query = pixel_vectors(real.train.images), pixel_vectors(images)
+        elif name == COPY:
+            from copy_embedding import CopyEmbedding, CopyEmbeddingConfig
+
+            key = (hashlib.sha256(real.train.images.tobytes()).hexdigest(), -1)
+            if key not in self._encoders:
+                embed = CopyEmbedding.cached(real.train.images, CopyEmbeddingConfig(), self.work)
+                self.copy_losses[key[0][:16]] = embed.final_loss
+                self._encoders[key] = (embed, embed(real.train.images))
+            embed, train = self._encoders[key]
+            query = embed(images)
         else:
             key = (self.specs[name], seed)
             if key not in self._encoders:
@@ -221,6 +258,63 @@ class Spaces:
         return dist / radius[index]
 
 
+CHANGES = (
+    "none",
+    "noise 4 grey levels",
+    "noise 8 grey levels",
+    "noise 16 grey levels",
+    "shift 1 px",
+    "shift 2 px",
+    "3x3 box blur",
+)
+
+
+def planted_copies(train: np.ndarray, seed: int, n: int) -> dict[str, np.ndarray]:
+    """``n`` training images (uint8, N x C x H x W; drawn with ``seed``) copied with each of
+    :data:`CHANGES`: the same images under each change, pixel noise drawn with ``seed`` too."""
+    rng = np.random.default_rng([seed, 7])
+    picked = train[np.sort(rng.choice(len(train), size=min(n, len(train)), replace=False))]
+    x = picked.astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    for change in CHANGES:
+        if change == "none":
+            y = x
+        elif change.startswith("noise"):
+            y = x + rng.normal(0.0, float(change.split()[1]), size=x.shape)
+        elif change.startswith("shift"):
+            k = int(change.split()[1])
+            pad = np.pad(x, ((0, 0), (0, 0), (k, 0), (k, 0)), mode="edge")
+            y = pad[:, :, : x.shape[2], : x.shape[3]]  # content moves down and right by k
+        else:
+            pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+            h, w = x.shape[2:]
+            y = sum(pad[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
+        out[change] = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return out
+
+
+def planted_table(
+    planted: dict[str, dict[str, list[np.ndarray]]],
+    real: dict[str, list[np.ndarray]],
+    names: list[str],
+    alpha: float,
+) -> str:
+    """Each space's share of planted copies flagged as near copies, per change, pooled over
+    seeds, under the real test images' own share (which copy nothing)."""
+    head = ["planted copies of training images", *names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for change, ratios in planted.items():
+        cells = [_count([x <= alpha for x in ratios[n]]) for n in names]
+        lines.append(f"| {change} | " + " | ".join(cells) + " |")
+    cells = [_count([x <= alpha for x in real[n]]) for n in names]
+    lines.append("| real test images (no copies) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _judges(names: list[str]) -> list[str]:
+    return [n for n in names if n not in (PIXELS, COPY)]
+
+
 def _count(flags: list[np.ndarray]) -> str:
     n, k = sum(len(f) for f in flags), int(sum(f.sum() for f in flags))
     return f"{k}/{n} ({k / n:.1%})"
@@ -231,8 +325,8 @@ def share_table(
 ) -> str:
     """Near copies per block and round in each space (pooled over seeds), the images flagged
     in two or more learnt spaces, and the real test images' own."""
-    learnt = [n for n in names if n != PIXELS]
-    head = ["block", "round", *names, f"in 2+ of the {len(learnt)} learnt spaces"]
+    learnt = _judges(names)
+    head = ["block", "round", *names, f"in 2+ of the {len(learnt)} judges"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keys = sorted({(b, s.round) for s in scored for b in s.blocks})
     for block, r in keys:
@@ -255,7 +349,7 @@ def pair_table(scored: list[Scored], names: list[str], alpha: float) -> str:
     mean over seeds of the rank correlation of their distance ratios."""
     from scipy.stats import spearmanr
 
-    learnt = [n for n in names if n != PIXELS]
+    learnt = _judges(names)
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     for s in scored:
         seen = per_seed.setdefault(s.seed, {})

@@ -1,0 +1,108 @@
+"""The near-copy check's instruments: planted copies and the copy-detection embedding
+(benchmarks/perf/near_copy_agreement.py, benchmarks/perf/copy_embedding.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
+
+
+@pytest.fixture(scope="module")
+def perf_modules():
+    sys.path.insert(0, str(PERF))
+    try:
+        import copy_embedding
+        import near_copy_agreement
+
+        yield near_copy_agreement, copy_embedding
+    finally:
+        sys.path.remove(str(PERF))
+
+
+def _gallery(n: int = 48, size: int = 16, seed: int = 0) -> np.ndarray:
+    """Smooth random images (blobs at random places), so that a shift changes them a little."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    out = np.empty((n, 1, size, size), np.uint8)
+    for i in range(n):
+        img = np.zeros((size, size))
+        for _ in range(3):
+            cy, cx, r = rng.uniform(2, size - 2), rng.uniform(2, size - 2), rng.uniform(1.5, 4)
+            img += rng.uniform(60, 120) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        out[i, 0] = np.clip(img + 20, 0, 255).astype(np.uint8)
+    return out
+
+
+def test_planted_copies_apply_each_change_to_the_same_images(perf_modules):
+    nca, _ = perf_modules
+    train = _gallery()
+    copies = nca.planted_copies(train, seed=3, n=10)
+    assert list(copies) == list(nca.CHANGES)
+    none = copies["none"]
+    assert none.shape == (10, 1, 16, 16) and none.dtype == np.uint8
+    # "none" is 10 distinct training images, drawn with the seed
+    rows = {train[i].tobytes() for i in range(len(train))}
+    assert all(x.tobytes() in rows for x in none) and len({x.tobytes() for x in none}) == 10
+    assert np.array_equal(none, nca.planted_copies(train, seed=3, n=10)["none"])
+    assert not np.array_equal(none, nca.planted_copies(train, seed=4, n=10)["none"])
+    # a shift by k moves the content down and right by k pixels
+    shifted = copies["shift 2 px"]
+    assert np.array_equal(shifted[:, :, 2:, 2:], none[:, :, :-2, :-2])
+    # noise grows with its level; blur keeps the mean and lowers the spread
+    gaps = [
+        np.abs(copies[f"noise {k} grey levels"].astype(float) - none).mean() for k in (4, 8, 16)
+    ]
+    assert gaps[0] < gaps[1] < gaps[2]
+    blurred = copies["3x3 box blur"].astype(float)
+    assert abs(blurred.mean() - none.mean()) < 1.0
+    assert blurred.std(axis=(2, 3)).mean() < none.astype(float).std(axis=(2, 3)).mean()
+
+
+def test_planted_table_counts_flags_per_change_and_space(perf_modules):
+    nca, _ = perf_modules
+    planted = {
+        "none": {"pixels": [np.array([0.0, 0.1])], "j": [np.array([0.2, 0.6])]},
+        "shift 1 px": {"pixels": [np.array([0.9, 0.7])], "j": [np.array([0.5, 1.0])]},
+    }
+    real = {"pixels": [np.array([1.0, 2.0, 3.0])], "j": [np.array([0.4, 2.0, 3.0])]}
+    text = nca.planted_table(planted, real, ["pixels", "j"], 0.5)
+    lines = text.splitlines()
+    assert lines[2] == "| none | 2/2 (100.0%) | 1/2 (50.0%) |"
+    assert lines[3] == "| shift 1 px | 0/2 (0.0%) | 1/2 (50.0%) |"
+    assert lines[4] == "| real test images (no copies) | 0/3 (0.0%) | 1/3 (33.3%) |"
+
+
+def test_copy_embedding_puts_an_altered_copy_nearest_its_source(perf_modules, tmp_path):
+    _, ce = perf_modules
+    import torch
+
+    torch.set_num_threads(1)
+    train = _gallery(n=64)
+    config = ce.CopyEmbeddingConfig(width=8, embed_dim=16, epochs=30, batch_size=32, lr=3e-3)
+    model = ce.CopyEmbedding.cached(train, config, tmp_path)
+    gallery = model(train)
+    assert gallery.shape == (64, 16)
+    assert np.allclose(np.linalg.norm(gallery, axis=1), 1.0)
+    # noisy copies of the training images find their own source as the nearest training image
+    rng = np.random.default_rng(1)
+    noisy = np.clip(train + rng.normal(0, 4, train.shape), 0, 255).astype(np.uint8)
+    d = ((model(noisy)[:, None, :] - gallery[None]) ** 2).sum(-1)
+    assert (d.argmin(axis=1) == np.arange(64)).mean() >= 0.9
+    # deterministic for a seed, and read back from the cache as trained
+    again = ce.CopyEmbedding.cached(train, config, tmp_path)
+    assert np.allclose(again(train), gallery)
+    assert len(list((tmp_path / "copy-embedding").glob("*.pt"))) == 1
+    fresh = ce.CopyEmbedding.fit(train, config)
+    assert np.allclose(fresh(train), gallery, atol=1e-5)
+    assert fresh.final_loss == pytest.approx(model.final_loss)
+
+
+def test_copy_embedding_refuses_a_gallery_of_one(perf_modules):
+    _, ce = perf_modules
+    with pytest.raises(ValueError, match="at least 2 images, got 1"):
+        ce.CopyEmbedding.fit(_gallery(n=1), ce.CopyEmbeddingConfig(epochs=1))

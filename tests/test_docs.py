@@ -534,6 +534,30 @@ def test_transfer_fd_pairs_table_is_the_scripts_output():
     assert table in (DOCS / "transfer.md").read_text()
 
 
+def test_transfer_budget_tables_are_the_scripts_output():
+    """docs/transfer.md's 100-step tables are what benchmarks/perf/transfer_tables.py prints from
+    the budget suite's rows, and what pixel_fd.py and critic_check.py wrote for it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "transfer_tables", ROOT / "benchmarks" / "perf" / "transfer_tables.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.read([ROOT / "results" / "transfer-budget"])
+    page = (DOCS / "transfer.md").read_text()
+    seeds, pairs = module.fd_table(rows), module.fd_pairs(rows)
+    assert all("| domain-" in t and "| autoencoder-" in t for t in (seeds, pairs))
+    assert seeds in page and pairs in page
+    down = module.downstream_table(rows, ratio=5.0)
+    assert "| auroc | 0 | full |" in down and down in page
+    for folder, name in (("pixel-fd", "pairs.md"), ("critic-check", "critic.md")):
+        written = ROOT / "results" / folder / "transfer-budget"
+        assert json_manifest(written)["script"].startswith("benchmarks/perf/")
+        assert (written / name).read_text().strip() in page, (folder, name)
+
+
 def test_pixel_fd_table_is_the_results_table():
     """docs/transfer.md's pixel-space FD tables are the ones benchmarks/perf/pixel_fd.py wrote."""
     folder = ROOT / "results" / "pixel-fd" / "transfer-brain-seeds"

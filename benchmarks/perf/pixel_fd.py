@@ -28,6 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,42 +50,13 @@ def main() -> None:
 
     from synthbench.cohort import Cohort
     from synthbench.data.source import load_data
-    from synthbench.errors import SynthbenchError
     from synthbench.machine import write_script_manifest
     from synthbench.metrics.frechet import frechet_distance_of_features
-    from synthbench.results import read_rows
     from synthbench.runner.cells import Store
-    from synthbench.runner.plan import data_payload, load_payload_data, make_plan
-    from synthbench.runner.suite import load_suite
+    from synthbench.runner.plan import load_payload_data
 
-    try:
-        suite = load_suite(args.suite)
-        plan = make_plan(suite)
-    except SynthbenchError as exc:
-        sys.exit(f"error: {exc}")
-    checks = [q for q in suite.quality if q.data == args.data]
-    if not checks or not checks[0].extractor_data:
-        sys.exit(f"error: {args.suite} has no quality block on {args.data!r} with extractor_data")
-    check = checks[0]
+    check, want, samples, own_fd = suite_samples(args.suite, args.data, args.cache)
     store = Store(args.cache)
-    samples: dict[str, str] = {}
-    own_fd: dict[str, float] = {}
-    want = data_payload(suite, args.data)
-    for cell in plan.of_kind("quality"):
-        if cell.payload["data"] != want or not store.done("quality", cell.key):
-            continue
-        if cell.payload["extractor"] != check.extractor:  # another block's features
-            continue
-        if cell.deps:
-            for note in cell.annotations:
-                samples[note["generator"]] = cell.deps[0]
-        for row in read_rows(store.dir("quality", cell.key) / "rows.jsonl"):
-            if row.metric == "fd" and not row.qualifiers:  # the cell's rows name no generator
-                for note in cell.annotations:
-                    own_fd[note["generator"]] = row.value
-    if not samples:
-        sys.exit(f"error: {args.cache} holds no finished quality cell of {args.suite}")
-
     real = load_payload_data(want)
     fresh = load_data(check.extractor_data).train
 
@@ -139,6 +111,48 @@ def main() -> None:
         samples=samples,
     )
     print(table, pairs, sep="\n\n")
+
+
+def suite_samples(
+    suite_path: Path, data: str, cache: Path
+) -> tuple[Any, dict[str, Any], dict[str, str], dict[str, float]]:
+    """The first quality block on ``data`` with ``extractor_data``, the data's payload, each
+    generator's sample cell key (the images that block scored) and its FD in that block's
+    features, read from a finished run's cell cache ``cache``; exits with one line otherwise."""
+    from synthbench.errors import SynthbenchError
+    from synthbench.results import read_rows
+    from synthbench.runner.cells import Store
+    from synthbench.runner.plan import data_payload, make_plan
+    from synthbench.runner.suite import load_suite
+
+    try:
+        suite = load_suite(suite_path)
+        plan = make_plan(suite)
+    except SynthbenchError as exc:
+        sys.exit(f"error: {exc}")
+    checks = [q for q in suite.quality if q.data == data]
+    if not checks or not checks[0].extractor_data:
+        sys.exit(f"error: {suite_path} has no quality block on {data!r} with extractor_data")
+    check = checks[0]
+    store = Store(cache)
+    samples: dict[str, str] = {}
+    own_fd: dict[str, float] = {}
+    want = data_payload(suite, data)
+    for cell in plan.of_kind("quality"):
+        if cell.payload["data"] != want or not store.done("quality", cell.key):
+            continue
+        if cell.payload["extractor"] != check.extractor:  # another block's features
+            continue
+        if cell.deps:
+            for note in cell.annotations:
+                samples[note["generator"]] = cell.deps[0]
+        for row in read_rows(store.dir("quality", cell.key) / "rows.jsonl"):
+            if row.metric == "fd" and not row.qualifiers:  # the cell's rows name no generator
+                for note in cell.annotations:
+                    own_fd[note["generator"]] = row.value
+    if not samples:
+        sys.exit(f"error: {cache} holds no finished quality cell of {suite_path}")
+    return check, want, samples, own_fd
 
 
 if __name__ == "__main__":

@@ -53,14 +53,14 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def fd_table(rows: pd.DataFrame) -> None:
+def fd_table(rows: pd.DataFrame) -> str:
     """FD per training seed, one line per data set, generator and feature extractor: FDs in the
     features of different extractors (another run's, trained apart) are never pooled."""
     fd = rows[rows.metric == "fd"].dropna(subset=["generator"])
-    print(
-        "| data | features | generator | FD per training seed | mean [95% CI] |\n"
-        "|---|---|---|---|---|"
-    )
+    lines = [
+        "| data | features | generator | FD per training seed | mean [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
     for (data, features), here in fd.groupby(["dataset", "feature_extractor"], sort=False):
         found: dict[str, dict[int, float]] = {}
         for generator, value in zip(here.generator, here.value):
@@ -75,9 +75,10 @@ def fd_table(rows: pd.DataFrame) -> None:
             mean, lo, hi = interval(values)
             # a seed without a row shows as "–", so a mean over fewer seeds is seen as such
             per_seed = ", ".join("–" if v is None else f"{v:.3f}" for v in by_seed)
-            print(
+            lines.append(
                 f"| {data} | {features} | {name} | {per_seed} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
             )
+    return "\n".join(lines)
 
 
 def fd_pairs(rows: pd.DataFrame) -> str:
@@ -114,10 +115,14 @@ def fd_pairs(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def paired_table(rows: pd.DataFrame, ratio: float) -> None:
+def downstream_table(rows: pd.DataFrame, ratio: float) -> str:
+    """Each adapted generator's downstream metric minus scratch's of the same training seed at
+    ``ratio``, paired by classifier seed."""
     task = rows[(rows.task == "classification") & (rows.synth_ratio == ratio)]
-    print(f"\n| metric | training seed | generator | minus scratch at {ratio:g}x [95% CI] | p |")
-    print("|---|---|---|---|---|")
+    lines = [
+        f"| metric | training seed | generator | minus scratch at {ratio:g}x [95% CI] | p |",
+        "|---|---|---|---|---|",
+    ]
     for metric in ("auroc", "accuracy"):
         by = task[task.metric == metric]
         for s in SEEDS:
@@ -129,9 +134,10 @@ def paired_table(rows: pd.DataFrame, ratio: float) -> None:
                 mean, lo, hi = interval(diff.to_numpy())
                 p = stats.ttest_1samp(diff, 0.0).pvalue
                 seed = s[2:] if s else "0"
-                print(
+                lines.append(
                     f"| {metric} | {seed} | {name} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {p:.3f} |"
                 )
+    return "\n".join(lines)
 
 
 def _per_seed(rows: pd.DataFrame, label: str) -> pd.Series:
@@ -152,10 +158,9 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=5.0, help="synthetic ratio to compare at")
     args = parser.parse_args()
     rows = read(args.results)
-    fd_table(rows)
-    print("\n" + fd_pairs(rows))
+    print(fd_table(rows), fd_pairs(rows), sep="\n\n")
     if (rows.task == "classification").any():
-        paired_table(rows, args.ratio)
+        print("\n" + downstream_table(rows, args.ratio))
 
 
 if __name__ == "__main__":

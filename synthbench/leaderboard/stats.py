@@ -155,7 +155,10 @@ def build(rows: Sequence[ResultRow]) -> tuple[list[Block], list[QualityTable]]:
     ]
     quality_rows = [r for r in rows if not r.task]
     quality = _quality_tables(quality_rows)
-    fd_by = {(q.dataset, g): v for q in quality for g, v in q.values.items()}
+    fd_by: dict[tuple[str, str], dict[str, float]] = {}
+    for q in quality:  # several quality blocks on one data set: the first one's beside the task
+        for g, v in q.values.items():
+            fd_by.setdefault((q.dataset, g), v)
     groups: dict[tuple, list[ResultRow]] = {}
     for r in task_rows:
         if r.generator == "real-pool":
@@ -217,14 +220,14 @@ def _rank(entries: list[Entry], metrics: list[tuple[str, str, bool | None]]) -> 
 
 
 def _quality_tables(rows: list[ResultRow]) -> list[QualityTable]:
-    """One table per data set; its feature extractor is the one its FD was computed on."""
-    tables: dict[str, QualityTable] = {}
+    """One table per data set and feature extractor (a suite may score one data set in several
+    extractors' features), in the order the rows come."""
+    tables: dict[tuple[str, str], QualityTable] = {}
     for r in rows:
         if r.qualifiers or r.metric not in QUALITY:
             continue
-        table = tables.setdefault(r.dataset, QualityTable(r.dataset, "", [], {}, {}))
-        if r.metric == "fd":
-            table.feature_extractor = r.feature_extractor
+        key = (r.dataset, r.feature_extractor)
+        table = tables.setdefault(key, QualityTable(r.dataset, r.feature_extractor, [], {}, {}))
         if r.metric not in [m for m, _ in table.metrics]:
             table.metrics.append((r.metric, r.higher_is_better))
         table.values.setdefault(r.generator, {})[r.metric] = r.value

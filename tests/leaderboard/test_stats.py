@@ -112,3 +112,31 @@ def test_protocols_never_share_a_table():
     assert sorted(b.protocol for b in blocks) == ["pretrain-pool", "same-data"]
     for b in blocks:
         assert all(e.generator != "g" for e in b.entries) or b.protocol == "same-data"
+
+
+def test_one_quality_table_per_extractor_and_the_first_beside_the_task():
+    """A data set scored in two extractors' features gets two quality tables, neither
+    overwriting the other; the downstream table shows the first block's FD."""
+    rows = [_row("real-only", 0, s, 0.5) for s in range(2)]
+    rows += [_row("gen-a", 5, s, 0.6) for s in range(2)]
+    for extractor, fd in (("domain-1", 1.5), ("autoencoder-2", 300.0)):
+        for gen, value in (("gen-a", fd), ("real-vs-real", fd / 10)):
+            rows.append(
+                ResultRow(
+                    dataset="d",
+                    generator=gen,
+                    metric="fd",
+                    value=value,
+                    higher_is_better=False,
+                    feature_extractor=extractor,
+                )
+            )
+    blocks, quality = build(rows)
+    assert [(q.feature_extractor, q.values["gen-a"]["fd"]) for q in quality] == [
+        ("domain-1", 1.5),
+        ("autoencoder-2", 300.0),
+    ]
+    (entry,) = [e for e in blocks[0].entries if e.generator == "gen-a"]
+    assert entry.quality["fd"] == 1.5
+    text = render(rows, "md")
+    assert "features: domain-1" in text and "features: autoencoder-2" in text

@@ -1,5 +1,6 @@
-"""The near-copy check's instruments: planted copies and the copy-detection embedding
-(benchmarks/perf/near_copy_agreement.py, benchmarks/perf/copy_embedding.py)."""
+"""The instruments of the checks under benchmarks/perf: planted copies and the copy-detection
+embedding (near_copy_agreement.py, copy_embedding.py), and the critic's two-sample test
+(critic_check.py)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,22 @@ def test_copy_embedding_refuses_a_gallery_of_one(perf_modules):
     _, ce = perf_modules
     with pytest.raises(ValueError, match="at least 2 images, got 1"):
         ce.CopyEmbedding.fit(_gallery(n=1), ce.CopyEmbeddingConfig(epochs=1))
+
+
+def test_critic_tells_noise_from_real_and_not_real_from_real(perf_modules):
+    """critic_check.py's two-sample test: about 0.5 for real images against real images of the
+    same kind, about 1 for noise against them."""
+    sys.path.insert(0, str(PERF))
+    try:
+        import critic_check
+    finally:
+        sys.path.remove(str(PERF))
+    import torch
+
+    torch.set_num_threads(1)
+    pool, test, same = _gallery(n=300, seed=1), _gallery(n=80, seed=2), _gallery(n=80, seed=3)
+    noise = np.random.default_rng(4).integers(0, 256, size=same.shape, dtype=np.uint8)
+    alike = critic_check.critic_auroc(pool, test, same, folds=2, seed=0)
+    apart = critic_check.critic_auroc(pool, test, noise, folds=2, seed=0)
+    assert 0.35 < alike < 0.65
+    assert apart > 0.95

@@ -556,6 +556,12 @@ def test_transfer_budget_tables_are_the_scripts_output():
         written = ROOT / "results" / folder / "transfer-budget"
         assert json_manifest(written)["script"].startswith("benchmarks/perf/")
         assert (written / name).read_text().strip() in page, (folder, name)
+    # the six-seed suite's critic figures, quoted in words: 24 generators, each at 1.000
+    seeds = ROOT / "results" / "critic-check" / "transfer-brain-seeds"
+    scores = json.loads((seeds / "scores.json").read_text())["scores"]
+    generated = {k: v for k, v in scores.items() if k != "real training split"}
+    assert len(generated) == 24 and all(round(v, 3) == 1.0 for v in generated.values())
+    assert "24 generators scores 1.000" in " ".join(page.split())
 
 
 def test_pixel_fd_table_is_the_results_table():

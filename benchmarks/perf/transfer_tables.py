@@ -134,8 +134,9 @@ def downstream_table(rows: pd.DataFrame, ratio: float) -> str:
                 mean, lo, hi = interval(diff.to_numpy())
                 p = stats.ttest_1samp(diff, 0.0).pvalue
                 seed = s[2:] if s else "0"
+                shown = "<0.001" if p < 0.001 else f"{p:.3f}"
                 lines.append(
-                    f"| {metric} | {seed} | {name} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {p:.3f} |"
+                    f"| {metric} | {seed} | {name} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {shown} |"
                 )
     return "\n".join(lines)
 

@@ -126,3 +126,55 @@ def test_critic_tells_noise_from_real_and_not_real_from_real(perf_modules):
     apart = critic_check.critic_auroc(pool, test, noise, folds=2, seed=0)
     assert 0.35 < alike < 0.65
     assert apart > 0.95
+
+
+@pytest.fixture(scope="module")
+def anatomy():
+    sys.path.insert(0, str(PERF))
+    try:
+        import anatomy_fd
+
+        yield anatomy_fd
+    finally:
+        sys.path.remove(str(PERF))
+
+
+def test_pixel_gaussian_has_the_pixels_moments_and_no_shapes(anatomy):
+    train = _gallery(n=400, size=8, seed=3)
+    drawn = anatomy.pixel_gaussian(train, 4000, seed=0)
+    assert drawn.shape == (4000, 1, 8, 8) and drawn.dtype == np.uint8
+    flat = train.reshape(len(train), -1).astype(float)
+    got = drawn.reshape(len(drawn), -1).astype(float)
+    assert np.abs(got.mean(0) - flat.mean(0)).max() < 3.0
+    assert np.corrcoef(np.cov(got.T).ravel(), np.cov(flat.T).ravel())[0, 1] > 0.95
+    assert not np.array_equal(
+        anatomy.pixel_gaussian(train, 8, 0), anatomy.pixel_gaussian(train, 8, 1)
+    )
+
+
+def test_phase_scrambling_keeps_the_amplitudes_and_loses_the_image(anatomy):
+    images = (_gallery(n=6, size=16) // 2 + 60).astype(np.uint8)  # no clipping either way
+    scrambled = anatomy.phase_scrambled(images, seed=0)
+    a = np.abs(np.fft.fft2(images.astype(float)))
+    b = np.abs(np.fft.fft2(scrambled.astype(float)))
+    assert np.abs(a - b)[..., 1:, 1:].mean() < 0.1 * a[..., 1:, 1:].mean()
+    assert np.allclose(scrambled.mean(axis=(-2, -1)), images.mean(axis=(-2, -1)), atol=1.0)
+    assert np.corrcoef(images.ravel(), scrambled.ravel())[0, 1] < 0.5
+
+
+def test_pixel_shuffling_keeps_each_histogram(anatomy):
+    images = _gallery(n=5, size=12)
+    shuffled = anatomy.pixel_shuffled(images, seed=0)
+    for before, after in zip(images, shuffled):
+        assert np.array_equal(np.sort(before.ravel()), np.sort(after.ravel()))
+    assert not np.array_equal(images, shuffled)
+
+
+def test_a_space_sees_anatomy_only_when_every_control_is_far(anatomy):
+    mild_blur, mild_noise = anatomy._MILDEST
+    fd = {anatomy.FLOOR: 1.0, mild_blur: 3.0, mild_noise: 5.0}
+    fd.update({k: 40.0 for k in anatomy.STRUCTURELESS})
+    assert anatomy.verdict(fd) == (True, "yes")
+    ok, why = anatomy.verdict({**fd, "phase-scrambled": 8.0})  # under 10x the floor
+    assert not ok and why == "no: phase-scrambled at 8.0x the floor"
+    assert not anatomy.verdict({**fd, mild_noise: 50.0})[0]  # a mild degradation farther

@@ -33,7 +33,10 @@ checked against the identity its rows record: the ``domain`` CNN, the ``autoenco
 ``copy_embedding.py``'s network at its defaults, unchanged, trained on the fresh simulation's
 training images (instance discrimination: each image told from every other under small shifts,
 blur, noise and intensity changes, so nothing in its loss rewards passing over what every image
-shares).
+shares). Its views are blurred and noised, so it learns to pass over blur and noise, which an
+FD must see; a second contrastive space, ``contrastive-sharp``, is the same network trained
+without the blur and with noise of at most 4 grey levels (under the phantom's own noise, so that
+an image's noise cannot tell it from the others), defined thus before its figures were seen.
 
 **Generators.** The images the suite's first quality block on ``--data`` scored (read from the
 cell cache as ``pixel_fd.py`` does), each set's FD against the suite's real test split in every
@@ -49,6 +52,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,7 @@ FLOOR = "real (fresh simulation)"
 STRUCTURELESS = ("pixel Gaussian", "phase-scrambled", "pixel-shuffled")
 PIXELS = "pixels-pca64"
 CONTRASTIVE = "contrastive"
+SHARP = "contrastive-sharp"
 
 
 def pixel_gaussian(train: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -227,11 +232,19 @@ def main() -> None:
     mean = basis.mean(axis=0)
     project = np.linalg.svd(basis - mean, full_matrices=False)[2][:64].T
     spaces[PIXELS] = lambda x: (x.reshape(len(x), -1).astype(np.float64) / 255.0 - mean) @ project
-    config = CopyEmbeddingConfig()
-    t0 = time.perf_counter()
-    embed = CopyEmbedding.cached(fresh_train, config, args.work)
-    embed_s = time.perf_counter() - t0
-    spaces[CONTRASTIVE] = embed
+    configs = {
+        CONTRASTIVE: CopyEmbeddingConfig(),
+        SHARP: CopyEmbeddingConfig(blur=0.0, max_noise=4.0),
+    }
+    embedded: dict[str, Any] = {}
+    for space, config in configs.items():
+        t0 = time.perf_counter()
+        spaces[space] = CopyEmbedding.cached(fresh_train, config, args.work)
+        embedded[space] = {
+            "config": asdict(config),
+            "final_loss": spaces[space].final_loss,
+            "seconds_to_load_or_train": round(time.perf_counter() - t0, 1),
+        }
 
     generated = {
         name: Cohort.load(store.dir("sample", key) / "cohort").to_channels(channels).images
@@ -300,11 +313,7 @@ def main() -> None:
         threads=1,
         precision={"networks": "fp32", "FD": "fp64"},
         samples=samples,
-        contrastive={
-            "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
-            "final_loss": embed.final_loss,
-            "seconds_to_load_or_train": round(embed_s, 1),
-        },
+        contrastive=embedded,
         criterion={"floor_times": FLOOR_TIMES, "farther_than": list(_MILDEST)},
     )
     print(controls_md, fd_md, pairs_md, sep="\n\n")

@@ -15,9 +15,10 @@ real:
 
 - ``real (fresh simulation)``: the images as they are, the floor (as many images as each
   generator's set);
-- three controls with the anatomy removed: ``pixel Gaussian`` (images drawn from a Gaussian with
-  the fresh training images' pixel mean and covariance: right first and second moments, no
-  shapes), ``phase-scrambled`` (each image's Fourier amplitudes kept and its phases randomised:
+- three controls meant to hold no anatomy: ``pixel Gaussian`` (images drawn from a Gaussian with
+  the fresh training images' pixel mean and covariance: right first and second moments, and no
+  model of shape, though where the anatomy lies in the same place in every image, its draws
+  show it), ``phase-scrambled`` (each image's Fourier amplitudes kept and its phases randomised:
   the same power spectrum, no shapes) and ``pixel-shuffled`` (each image's pixels permuted: the
   same histogram, nothing else);
 - the mildest and strongest blur and noise of ``synthbench.metrics.corruptions``.
@@ -42,8 +43,8 @@ an image's noise cannot tell it from the others), defined thus before its figure
 cell cache as ``pixel_fd.py`` does), each set's FD against the suite's real test split in every
 space, and each adapted generator's FD minus scratch's of the same training seed, per space.
 
-Writes ``controls.md``, ``fd.md``, ``pairs.md``, ``scores.json`` and ``manifest.json`` under
-``--out``.
+Writes ``controls.md``, ``controls.png`` (the first 8 images of each control), ``fd.md``,
+``pairs.md``, ``scores.json`` and ``manifest.json`` under ``--out``.
 """
 
 from __future__ import annotations
@@ -183,10 +184,9 @@ def main() -> None:
     import pandas as pd
     import torch
     from copy_embedding import CopyEmbedding, CopyEmbeddingConfig
-    from pixel_fd import suite_samples
+    from pixel_fd import scored_images, suite_samples
     from transfer_tables import fd_pairs
 
-    from synthbench.cohort import Cohort
     from synthbench.data.source import load_data
     from synthbench.machine import write_script_manifest
     from synthbench.metrics.cache import FeatureCache
@@ -194,9 +194,10 @@ def main() -> None:
     from synthbench.metrics.frechet import frechet_distance_of_features
     from synthbench.runner.cells import Store
     from synthbench.runner.plan import load_payload_data
+    from synthbench.viz import image_grid
 
     torch.set_num_threads(1)
-    check, want, samples, own_fd = suite_samples(args.suite, args.data, args.cache)
+    check, want, samples, own_fd, draws = suite_samples(args.suite, args.data, args.cache)
     store = Store(args.cache)
     real = load_payload_data(want)
     channels = real.test.images.shape[1]
@@ -246,10 +247,7 @@ def main() -> None:
             "seconds_to_load_or_train": round(time.perf_counter() - t0, 1),
         }
 
-    generated = {
-        name: Cohort.load(store.dir("sample", key) / "cohort").to_channels(channels).images
-        for name, key in sorted(samples.items())
-    }
+    generated = scored_images(args.cache, samples, draws, channels)
     control_fd: dict[str, dict[str, float]] = {}
     generator_fd: dict[str, dict[str, float]] = {}
     for space, features in spaces.items():
@@ -261,6 +259,14 @@ def main() -> None:
             k: frechet_distance_of_features(test, features(v)) for k, v in generated.items()
         }
     verdicts = {space: verdict(fd) for space, fd in control_fd.items()}
+    first = identities.get(check.extractor, "")
+    agree = sum(
+        np.isclose(generator_fd[first][k], v, rtol=1e-6)
+        for k, v in own_fd.items()
+        if first and k in generator_fd[first]
+    )
+    compared = sum(k in generated for k in own_fd)
+    print(f"the suite's FD ({first}) reproduced for {agree} of {compared} generators")
 
     names = list(spaces)
     head = "| images | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
@@ -291,6 +297,11 @@ def main() -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "controls.md").write_text(controls_md + "\n")
+    image_grid(
+        [(k, v[:8]) for k, v in controls.items()],
+        args.out / "controls.png",
+        title="planted controls (first 8 of each)",
+    )
     (args.out / "fd.md").write_text(fd_md + "\n")
     (args.out / "pairs.md").write_text(pairs_md + "\n")
     (args.out / "scores.json").write_text(
@@ -300,6 +311,7 @@ def main() -> None:
                 "generators": generator_fd,
                 "sees_anatomy": {s: v[0] for s, v in verdicts.items()},
                 "suite_fd": own_fd,
+                "suite_fd_reproduced": f"{agree} of {compared}",
                 "extractors": identities,
                 "n": {"controls": len(fresh_test), "test": len(real.test)},
             },

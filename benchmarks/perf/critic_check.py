@@ -86,27 +86,23 @@ def main() -> None:
 
     import pandas as pd
     import torch
-    from pixel_fd import suite_samples
+    from pixel_fd import scored_images, suite_samples
     from transfer_tables import fd_pairs
 
-    from synthbench.cohort import Cohort
     from synthbench.data.source import load_data
     from synthbench.machine import write_script_manifest
-    from synthbench.runner.cells import Store
     from synthbench.runner.plan import load_payload_data
 
     torch.set_num_threads(1)
-    check, want, samples, own_fd = suite_samples(args.suite, args.data, args.cache)
-    store = Store(args.cache)
+    check, want, samples, own_fd, draws = suite_samples(args.suite, args.data, args.cache)
     real = load_payload_data(want)
     channels = real.test.images.shape[1]
+    generated = scored_images(args.cache, samples, draws, channels)
     pool = load_data(check.extractor_data).train.to_channels(channels).images
     test = real.test.images
     scores = {FLOOR: critic_auroc(pool, test, real.train.images, folds=args.folds, seed=0)}
     print(f"{FLOOR}: {scores[FLOOR]:.3f}", flush=True)
-    for name in sorted(samples):
-        cohort = Cohort.load(store.dir("sample", samples[name]) / "cohort")
-        images = cohort.to_channels(channels).images[: len(test)]
+    for name, images in generated.items():
         scores[name] = critic_auroc(pool, test, images, folds=args.folds, seed=0)
         print(f"{name}: {scores[name]:.3f}", flush=True)
 

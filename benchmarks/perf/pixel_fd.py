@@ -48,16 +48,14 @@ def main() -> None:
     import pandas as pd
     from transfer_tables import fd_pairs
 
-    from synthbench.cohort import Cohort
     from synthbench.data.source import load_data
     from synthbench.machine import write_script_manifest
     from synthbench.metrics.frechet import frechet_distance_of_features
-    from synthbench.runner.cells import Store
     from synthbench.runner.plan import load_payload_data
 
-    check, want, samples, own_fd = suite_samples(args.suite, args.data, args.cache)
-    store = Store(args.cache)
+    check, want, samples, own_fd, draws = suite_samples(args.suite, args.data, args.cache)
     real = load_payload_data(want)
+    generated = scored_images(args.cache, samples, draws, real.test.images.shape[1])
     fresh = load_data(check.extractor_data).train
 
     def flat(images: np.ndarray) -> np.ndarray:
@@ -73,9 +71,7 @@ def main() -> None:
 
     test = features(real.test.images)
     scores = {"real-vs-real": frechet_distance_of_features(test, features(real.val.images))}
-    for name in sorted(samples):
-        cohort = Cohort.load(store.dir("sample", samples[name]) / "cohort")
-        images = cohort.to_channels(real.test.images.shape[1]).images
+    for name, images in generated.items():
         scores[name] = frechet_distance_of_features(test, features(images))
 
     lines = [
@@ -113,12 +109,30 @@ def main() -> None:
     print(table, pairs, sep="\n\n")
 
 
+def scored_images(
+    cache: Path, samples: dict[str, str], draws: dict[str, tuple[int, int]], channels: int
+) -> dict[str, np.ndarray]:
+    """Each generator's images as its quality cell scored them: the sample cell's cohort, cut to
+    the cell's seeded draw of ``n`` (a sample cell that also fed a classifier holds more)."""
+    from synthbench.cohort import Cohort
+    from synthbench.runner.cells import Store, _subset
+
+    store = Store(cache)
+    out = {}
+    for name in sorted(samples):
+        cohort = Cohort.load(store.dir("sample", samples[name]) / "cohort")
+        n, seed = draws[name]
+        out[name] = _subset(cohort, n, seed).to_channels(channels).images
+    return out
+
+
 def suite_samples(
     suite_path: Path, data: str, cache: Path
-) -> tuple[Any, dict[str, Any], dict[str, str], dict[str, float]]:
+) -> tuple[Any, dict[str, Any], dict[str, str], dict[str, float], dict[str, tuple[int, int]]]:
     """The first quality block on ``data`` with ``extractor_data``, the data's payload, each
-    generator's sample cell key (the images that block scored) and its FD in that block's
-    features, read from a finished run's cell cache ``cache``; exits with one line otherwise."""
+    generator's sample cell key (the images that block scored), its FD in that block's features
+    and the cell's draw from the sample (``n`` and seed, for :func:`scored_images`), read from a
+    finished run's cell cache ``cache``; exits with one line otherwise."""
     from synthbench.errors import SynthbenchError
     from synthbench.results import read_rows
     from synthbench.runner.cells import Store
@@ -136,6 +150,7 @@ def suite_samples(
     check = checks[0]
     store = Store(cache)
     samples: dict[str, str] = {}
+    draws: dict[str, tuple[int, int]] = {}
     own_fd: dict[str, float] = {}
     want = data_payload(suite, data)
     for cell in plan.of_kind("quality"):
@@ -146,13 +161,14 @@ def suite_samples(
         if cell.deps:
             for note in cell.annotations:
                 samples[note["generator"]] = cell.deps[0]
+                draws[note["generator"]] = (cell.payload["n"], cell.payload["seed"])
         for row in read_rows(store.dir("quality", cell.key) / "rows.jsonl"):
             if row.metric == "fd" and not row.qualifiers:  # the cell's rows name no generator
                 for note in cell.annotations:
                     own_fd[note["generator"]] = row.value
     if not samples:
         sys.exit(f"error: {cache} holds no finished quality cell of {suite_path}")
-    return check, want, samples, own_fd
+    return check, want, samples, own_fd, draws
 
 
 if __name__ == "__main__":

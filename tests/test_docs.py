@@ -618,3 +618,24 @@ def json_manifest(folder: Path) -> dict:
     import json
 
     return json.loads((folder / "manifest.json").read_text())
+
+
+def test_anatomy_tables_are_the_scripts_output():
+    """docs/transfer.md's planted-control table and contrastive rows are what anatomy_fd.py wrote,
+    and the script reproduced the suite's own FD for every generator it scored."""
+    page = (DOCS / "transfer.md").read_text()
+    for suite, n in (("transfer-brain-seeds", 24), ("transfer-budget", 12)):
+        written = ROOT / "results" / "anatomy-fd" / suite
+        assert json_manifest(written)["script"] == "benchmarks/perf/anatomy_fd.py"
+        scores = json.loads((written / "scores.json").read_text())
+        assert scores["suite_fd_reproduced"] == f"{n} of {n}"
+        rows = [
+            line
+            for line in (written / "pairs.md").read_text().splitlines()
+            if "| contrastive" in line
+        ]
+        assert len(rows) == 6 and all(row in page for row in rows), suite
+    controls = (
+        ROOT / "results" / "anatomy-fd" / "transfer-brain-seeds" / "controls.md"
+    ).read_text()
+    assert controls.strip() in page

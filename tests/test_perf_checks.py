@@ -139,13 +139,14 @@ def anatomy():
         sys.path.remove(str(PERF))
 
 
-def test_pixel_gaussian_has_the_pixels_moments_and_no_shapes(anatomy):
-    train = _gallery(n=400, size=8, seed=3)
+def test_pixel_gaussian_has_the_pixels_mean_and_covariance(anatomy):
+    train = (_gallery(n=400, size=8, seed=3) // 2 + 60).astype(np.uint8)  # no clipping
     drawn = anatomy.pixel_gaussian(train, 4000, seed=0)
     assert drawn.shape == (4000, 1, 8, 8) and drawn.dtype == np.uint8
     flat = train.reshape(len(train), -1).astype(float)
     got = drawn.reshape(len(drawn), -1).astype(float)
     assert np.abs(got.mean(0) - flat.mean(0)).max() < 3.0
+    assert np.allclose(got.var(0), flat.var(0, ddof=1), rtol=0.1)
     assert np.corrcoef(np.cov(got.T).ravel(), np.cov(flat.T).ravel())[0, 1] > 0.95
     assert not np.array_equal(
         anatomy.pixel_gaussian(train, 8, 0), anatomy.pixel_gaussian(train, 8, 1)
@@ -157,24 +158,53 @@ def test_phase_scrambling_keeps_the_amplitudes_and_loses_the_image(anatomy):
     scrambled = anatomy.phase_scrambled(images, seed=0)
     a = np.abs(np.fft.fft2(images.astype(float)))
     b = np.abs(np.fft.fft2(scrambled.astype(float)))
-    assert np.abs(a - b)[..., 1:, 1:].mean() < 0.1 * a[..., 1:, 1:].mean()
+    nonzero = np.ones(a.shape[-2:], bool)
+    nonzero[0, 0] = False  # the mean is restored apart
+    assert np.abs(a - b)[..., nonzero].mean() < 0.1 * a[..., nonzero].mean()
     assert np.allclose(scrambled.mean(axis=(-2, -1)), images.mean(axis=(-2, -1)), atol=1.0)
     assert np.corrcoef(images.ravel(), scrambled.ravel())[0, 1] < 0.5
 
 
-def test_pixel_shuffling_keeps_each_histogram(anatomy):
-    images = _gallery(n=5, size=12)
+def test_pixel_shuffling_keeps_each_histogram_and_moves_a_pixels_channels_together(anatomy):
+    grey = _gallery(n=5, size=12)
+    images = np.concatenate([grey, 255 - grey, grey // 2], axis=1)  # 3 channels, tied per pixel
     shuffled = anatomy.pixel_shuffled(images, seed=0)
     for before, after in zip(images, shuffled):
-        assert np.array_equal(np.sort(before.ravel()), np.sort(after.ravel()))
+        assert np.array_equal(np.sort(before[0].ravel()), np.sort(after[0].ravel()))
+    assert np.array_equal(shuffled[:, 1], 255 - shuffled[:, 0])
+    assert np.array_equal(shuffled[:, 2], shuffled[:, 0] // 2)
     assert not np.array_equal(images, shuffled)
+    # each image in an order of its own: the same image twice comes out two ways
+    twice = anatomy.pixel_shuffled(np.concatenate([grey[:1], grey[:1]]), seed=0)
+    assert not np.array_equal(twice[0], twice[1])
 
 
-def test_a_space_sees_anatomy_only_when_every_control_is_far(anatomy):
+def test_planted_controls_hold_the_criterion_s_keys(anatomy):
+    images = _gallery(n=12, size=16)
+    controls = anatomy.planted(images[:6], images[6:], seed=0)
+    keys = {anatomy.FLOOR, *anatomy.STRUCTURELESS, *anatomy._MILDEST}
+    assert keys <= set(controls)
+    assert all(v.shape == (6, 1, 16, 16) and v.dtype == np.uint8 for v in controls.values())
+
+
+def _far(anatomy) -> dict[str, float]:
     mild_blur, mild_noise = anatomy._MILDEST
     fd = {anatomy.FLOOR: 1.0, mild_blur: 3.0, mild_noise: 5.0}
     fd.update({k: 40.0 for k in anatomy.STRUCTURELESS})
-    assert anatomy.verdict(fd) == (True, "yes")
-    ok, why = anatomy.verdict({**fd, "phase-scrambled": 8.0})  # under 10x the floor
-    assert not ok and why == "no: phase-scrambled at 8.0x the floor"
-    assert not anatomy.verdict({**fd, mild_noise: 50.0})[0]  # a mild degradation farther
+    return fd
+
+
+def test_a_space_sees_anatomy_when_every_control_is_far(anatomy):
+    assert anatomy.verdict(_far(anatomy)) == (True, "yes")
+
+
+@pytest.mark.parametrize("control", ["pixel Gaussian", "phase-scrambled", "pixel-shuffled"])
+def test_a_space_misses_anatomy_when_one_control_is_near(anatomy, control):
+    ok, why = anatomy.verdict({**_far(anatomy), control: 8.0})  # under 10x the floor
+    assert not ok and why == f"no: {control} at 8.0x the floor"
+
+
+@pytest.mark.parametrize("mild", [0, 1])
+def test_a_space_misses_anatomy_when_a_mild_degradation_is_farther(anatomy, mild):
+    ok, why = anatomy.verdict({**_far(anatomy), anatomy._MILDEST[mild]: 50.0})
+    assert not ok and why.count("nearer than a mild blur or noise") == 3

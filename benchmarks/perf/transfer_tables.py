@@ -66,8 +66,9 @@ def fd_table(rows: pd.DataFrame) -> str:
         for generator, value in zip(here.generator, here.value):
             name, seed = split_name(generator)
             found.setdefault(name, {}).setdefault(seed, float(value))  # the first folder's
-        seeds = sorted({s for by in found.values() for s in by})
-        for name in generators(rows):
+        names = generators(rows)
+        seeds = sorted({s for name in names for s in found.get(name, {})})
+        for name in names:
             by_seed = [found.get(name, {}).get(s) for s in seeds]
             values = np.array([v for v in by_seed if v is not None])
             if len(values) < 2:

@@ -639,3 +639,8 @@ def test_anatomy_tables_are_the_scripts_output():
         ROOT / "results" / "anatomy-fd" / "transfer-brain-seeds" / "controls.md"
     ).read_text()
     assert controls.strip() in page
+    # the fresh seeds' check, every space's rows, after the suite's own rows were reproduced
+    fresh = ROOT / "results" / "anatomy-fd" / "transfer-brain-fresh"
+    assert json.loads((fresh / "scores.json").read_text())["suite_fd_reproduced"] == "16 of 16"
+    assert (fresh / "pairs.md").read_text().strip() in page
+    assert (fresh / "controls.md").read_text() == controls  # the same controls and networks

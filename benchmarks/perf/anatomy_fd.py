@@ -147,6 +147,17 @@ def _mildest() -> tuple[str, str]:
 _MILDEST = _mildest()
 
 
+def _weights_digest(model: Any) -> str:
+    """A digest of a network's weights, so that two runs can show they used the same one."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def suite_extractors(suite_path: Path, data: str, cache: Path) -> dict[str, dict[str, Any]]:
     """For each of the suite's quality blocks on ``data``: its extractor's settings (from a
     finished cell's payload) and the identity its rows record, keyed by extractor name."""
@@ -253,6 +264,7 @@ def main() -> None:
         embedded[space] = {
             "config": asdict(config),
             "final_loss": spaces[space].final_loss,
+            "weights_sha256": _weights_digest(spaces[space].model),
             "seconds_to_load_or_train": round(time.perf_counter() - t0, 1),
         }
 

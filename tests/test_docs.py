@@ -644,3 +644,9 @@ def test_anatomy_tables_are_the_scripts_output():
     assert json.loads((fresh / "scores.json").read_text())["suite_fd_reproduced"] == "16 of 16"
     assert (fresh / "pairs.md").read_text().strip() in page
     assert (fresh / "controls.md").read_text() == controls  # the same controls and networks
+    # one pair of contrastive networks behind all three checks
+    digests = {
+        json.dumps({k: v["weights_sha256"] for k, v in json_manifest(d)["contrastive"].items()})
+        for d in (ROOT / "results" / "anatomy-fd").iterdir()
+    }
+    assert len(digests) == 1

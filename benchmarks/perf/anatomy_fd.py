@@ -128,7 +128,7 @@ def planted(fresh_test: np.ndarray, fresh_train: np.ndarray, seed: int) -> dict[
 def verdict(fd: dict[str, float]) -> tuple[bool, str]:
     """Whether a space sees anatomy by the fixed criterion, and why in a few words."""
     floor = fd[FLOOR]
-    mild = max(v for k, v in fd.items() if k.startswith(("blur", "noise")) and k in _MILDEST)
+    mild = max(fd[k] for k in _MILDEST)
     why = []
     for k in STRUCTURELESS:
         if fd[k] < FLOOR_TIMES * floor:
@@ -200,7 +200,7 @@ def main() -> None:
     import pandas as pd
     import torch
     from copy_embedding import CopyEmbedding, CopyEmbeddingConfig
-    from pixel_fd import scored_images, suite_samples
+    from pixel_fd import pixel_pca, scored_images, suite_samples
     from transfer_tables import fd_pairs
 
     from synthbench.data.source import load_data
@@ -249,10 +249,7 @@ def main() -> None:
         spaces[extractor.identity] = extractor
         identities[name] = extractor.identity
 
-    basis = fresh_train.reshape(len(fresh_train), -1).astype(np.float64) / 255.0
-    mean = basis.mean(axis=0)
-    project = np.linalg.svd(basis - mean, full_matrices=False)[2][:64].T
-    spaces[PIXELS] = lambda x: (x.reshape(len(x), -1).astype(np.float64) / 255.0 - mean) @ project
+    spaces[PIXELS] = pixel_pca(fresh_train, 64)
     configs = {
         CONTRASTIVE: CopyEmbeddingConfig(),
         SHARP: CopyEmbeddingConfig(blur=0.0, max_noise=4.0),

@@ -205,6 +205,7 @@ feature_extractors: Registry[Any] = _builtins(
         "inception": "synthbench.metrics.inception:InceptionExtractor",
         "local": "synthbench.metrics.local_encoder:LocalEncoder",
         "autoencoder": "synthbench.metrics.autoencoder:AutoencoderExtractor",
+        "contrastive": "synthbench.metrics.contrastive:ContrastiveExtractor",
     },
 )
 datasets: Registry[Any] = _builtins(

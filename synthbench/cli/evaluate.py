@@ -33,7 +33,8 @@ def evaluate(
     extractor: Annotated[
         str,
         typer.Option(
-            "--extractor", help="feature extractor: domain, autoencoder, inception or local"
+            "--extractor",
+            help="feature extractor: domain, autoencoder, contrastive, inception or local",
         ),
     ] = "domain",
     extractor_path: Annotated[
@@ -44,7 +45,8 @@ def evaluate(
         str | None,
         typer.Option(
             "--extractor-data",
-            help="data spec whose training split the domain or autoencoder extractor learns from instead of "
+            help="data spec whose training split the domain, autoencoder or contrastive extractor learns from "
+            "instead of "
             "REAL's (e.g. a larger simulation of the modality with another seed)",
         ),
     ] = None,

@@ -411,6 +411,12 @@ def make_plan(suite: Suite, *, code: Mapping[str, str] | None = None) -> Plan:
             "n": n_ref,
             "seed": suite.sampling_seed,
             "code": code_of("synthbench.metrics.evaluate"),
+            # the registry names the extractor's and the metrics' modules as strings, which
+            # evaluate's own code digest does not follow
+            "extractor_code": code_of(registry.feature_extractors.get(check.extractor).__module__),
+            "metrics_code": {
+                m: code_of(registry.metrics.get(m).__module__) for m in sorted(check.metrics)
+            },
         }
         if rkey is None:  # the floor: another real split of the same size
             payload["real_split"] = "val" if check.reference_split == "test" else "test"

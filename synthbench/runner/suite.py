@@ -120,7 +120,7 @@ class QualityCheck(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["fd", "kd", "prdc", "memorisation"])
     extractor: str = "domain"
     extractor_path: str | None = None
-    #: a data spec the extractor (``domain``, ``autoencoder``) trains on instead of ``data``'s training split (a
+    #: a data spec the extractor (``domain``, ``autoencoder``, ``contrastive``) trains on instead of ``data``'s training split (a
     #: larger simulation of the same modality with another seed, where 200 images teach it little)
     extractor_data: str | None = None
     #: the Inception extractor's resizing: clean-fid's ``clean`` or ``legacy`` (None: its default)

@@ -154,7 +154,7 @@ BAD = {
         GOOD
         + '\n[[quality]]\ndata = "oct"\ngenerators = ["classical-aug"]\nextractor = "inception"\n'
         + 'extractor_data = "phantom:oct?n=100&seed=3"\n',
-        "quality[0].extractor_data: only extractors that train on data take it (autoencoder, domain)",
+        "quality[0].extractor_data: only extractors that train on data take it (autoencoder, contrastive, domain)",
     ),
     "extractor data that is no data spec": (
         GOOD

@@ -67,6 +67,29 @@ def environment() -> dict[str, object]:
     }
 
 
+def script_output(folder: Path, script: str) -> Path:
+    """For a benchmark script, before any work: exit with one line unless it may write
+    ``folder`` whole, that is a new or empty folder, or an earlier output of the same ``script``
+    (its manifest names it), which the new output replaces. The script then writes through
+    :func:`synthbench.io.atomic_dir`, so an interrupted run leaves the old folder as it was."""
+    import json
+    import sys
+
+    from synthbench.cli.outputs import output_folder
+    from synthbench.errors import SynthbenchError
+
+    def earlier(path: Path) -> bool:
+        try:
+            return json.loads((path / "manifest.json").read_text()).get("script") == script
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    try:
+        return output_folder(Path(folder), replaces=earlier, what=f"an earlier output of {script}")
+    except SynthbenchError as exc:
+        sys.exit(f"error: {exc}")
+
+
 def write_script_manifest(
     folder: Path,
     script: str,

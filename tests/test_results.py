@@ -71,3 +71,45 @@ def test_a_benchmark_scripts_manifest_names_its_run(tmp_path, monkeypatch):
     assert manifest["argv"] == ["--out", "o"] and manifest["precision"] == {"all": "fp32"}
     assert manifest["seconds"] >= 2.0 and manifest["git_sha"] and manifest["packages"]["torch"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]  # no temporary left
+
+
+def test_a_benchmark_script_replaces_only_its_own_earlier_output(tmp_path, monkeypatch):
+    """A new, empty or earlier folder of the same script may be written (whole, through
+    atomic_dir, so a failed run leaves the old one); any other folder is refused in one line
+    with a non-zero exit, before any work."""
+    import sys
+    import time
+
+    import pytest
+
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output, write_script_manifest
+
+    monkeypatch.setattr(sys, "argv", ["x.py"])
+    mine = tmp_path / "mine"
+    assert script_output(mine, "benchmarks/perf/x.py") == mine  # new
+    with atomic_dir(mine) as out:
+        (out / "fd.md").write_text("old")
+        write_script_manifest(
+            out, "benchmarks/perf/x.py", time.perf_counter(), threads=1, precision={}
+        )
+    script_output(mine, "benchmarks/perf/x.py")  # its own earlier output
+    with pytest.raises(RuntimeError), atomic_dir(mine) as out:
+        (out / "fd.md").write_text("half")
+        raise RuntimeError("interrupted")
+    assert (mine / "fd.md").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "mine"
+    ]
+
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "rows.jsonl").write_text("{}")
+    for folder, script in ((other, "benchmarks/perf/x.py"), (mine, "benchmarks/perf/y.py")):
+        with pytest.raises(SystemExit) as info:
+            script_output(folder, script)
+        message = str(info.value.code)
+        assert message.startswith(
+            f"error: --out {folder}: an existing folder that is not an earlier output of {script}"
+        )
+        assert "\n" not in message
+    assert (other / "rows.jsonl").read_text() == "{}"

@@ -195,6 +195,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="draws of the planted controls")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/anatomy_fd.py")
     started = time.perf_counter()
 
     import pandas as pd
@@ -317,39 +321,39 @@ def main() -> None:
             ]
         )
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "controls.md").write_text(controls_md + "\n")
-    image_grid(
-        [(k, v[:8]) for k, v in controls.items()],
-        args.out / "controls.png",
-        title="planted controls (first 8 of each)",
-    )
-    (args.out / "fd.md").write_text(fd_md + "\n")
-    (args.out / "pairs.md").write_text(pairs_md + "\n")
-    (args.out / "scores.json").write_text(
-        json.dumps(
-            {
-                "controls": control_fd,
-                "generators": generator_fd,
-                "sees_anatomy": {s: v[0] for s, v in verdicts.items()},
-                "suite_fd": own_fd,
-                "suite_fd_reproduced": f"{agree} of {compared}",
-                "extractors": identities,
-                "n": {"controls": len(fresh_test), "test": len(real.test)},
-            },
-            indent=1,
+    with atomic_dir(args.out) as out:
+        (out / "controls.md").write_text(controls_md + "\n")
+        image_grid(
+            [(k, v[:8]) for k, v in controls.items()],
+            out / "controls.png",
+            title="planted controls (first 8 of each)",
         )
-    )
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/anatomy_fd.py",
-        started,
-        threads=1,
-        precision={"networks": "fp32", "FD": "fp64"},
-        samples=samples,
-        contrastive=embedded,
-        criterion={"floor_times": FLOOR_TIMES, "farther_than": list(_MILDEST)},
-    )
+        (out / "fd.md").write_text(fd_md + "\n")
+        (out / "pairs.md").write_text(pairs_md + "\n")
+        (out / "scores.json").write_text(
+            json.dumps(
+                {
+                    "controls": control_fd,
+                    "generators": generator_fd,
+                    "sees_anatomy": {s: v[0] for s, v in verdicts.items()},
+                    "suite_fd": own_fd,
+                    "suite_fd_reproduced": f"{agree} of {compared}",
+                    "extractors": identities,
+                    "n": {"controls": len(fresh_test), "test": len(real.test)},
+                },
+                indent=1,
+            )
+        )
+        write_script_manifest(
+            out,
+            "benchmarks/perf/anatomy_fd.py",
+            started,
+            threads=1,
+            precision={"networks": "fp32", "FD": "fp64"},
+            samples=samples,
+            contrastive=embedded,
+            criterion={"floor_times": FLOOR_TIMES, "farther_than": list(_MILDEST)},
+        )
     print(controls_md, fd_md, pairs_md, sep="\n\n")
 
 

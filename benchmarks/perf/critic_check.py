@@ -80,6 +80,10 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/critic_check.py")
     if args.folds < 2:
         sys.exit(f"error: --folds must be at least 2, got {args.folds}")
     started = time.perf_counter()
@@ -125,20 +129,20 @@ def main() -> None:
             }
         )
     ).replace("FD minus scratch's", "critic AUROC minus scratch's")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "critic.md").write_text(table + "\n")
-    (args.out / "pairs.md").write_text(pairs + "\n")
-    (args.out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/critic_check.py",
-        started,
-        threads=1,
-        precision={"critics": "fp32"},
-        folds=args.folds,
-        real_pool=check.extractor_data,
-        samples=samples,
-    )
+    with atomic_dir(args.out) as out:
+        (out / "critic.md").write_text(table + "\n")
+        (out / "pairs.md").write_text(pairs + "\n")
+        (out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
+        write_script_manifest(
+            out,
+            "benchmarks/perf/critic_check.py",
+            started,
+            threads=1,
+            precision={"critics": "fp32"},
+            folds=args.folds,
+            real_pool=check.extractor_data,
+            samples=samples,
+        )
     print(table, pairs, sep="\n\n")
 
 

@@ -52,6 +52,10 @@ def main() -> None:
         return
     if not (args.suite and args.data and args.cache and args.out):
         parser.error("give SUITE, --data, --cache and --out (or --seeds FOLDER)")
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/extractor_check.py")
     started = time.perf_counter()
 
     import torch
@@ -134,21 +138,21 @@ def main() -> None:
         ]
         lines.append(f"| {name} | {by_ext['suite']['n']} | {' | '.join(cells)} |")
     text = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "extractors.md").write_text(text + "\n")
-    (args.out / "scores.json").write_text(
-        json.dumps({"accuracy": accuracy, "scores": scores}, indent=1)
-    )
-    from synthbench.machine import write_script_manifest
+    with atomic_dir(args.out) as out:
+        (out / "extractors.md").write_text(text + "\n")
+        (out / "scores.json").write_text(
+            json.dumps({"accuracy": accuracy, "scores": scores}, indent=1)
+        )
+        from synthbench.machine import write_script_manifest
 
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/extractor_check.py",
-        started,
-        threads=args.threads,
-        precision={"extractors and metrics": "fp32"},
-        samples={name: folder.name for name, folder in sorted(samples.items())},
-    )
+        write_script_manifest(
+            out,
+            "benchmarks/perf/extractor_check.py",
+            started,
+            threads=args.threads,
+            precision={"extractors and metrics": "fp32"},
+            samples={name: folder.name for name, folder in sorted(samples.items())},
+        )
     print(text)
 
 

@@ -42,6 +42,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/fd_noise.py")
     started = time.perf_counter()
 
     import torch
@@ -131,23 +135,23 @@ def main() -> None:
             "| FD | " + " | ".join(f"{v:.3g}" for v in by_prompts.values()) + " |",
         ]
     text = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fd.md").write_text(text + "\n")
-    (args.out / "fd.json").write_text(json.dumps(summary, indent=1))
-    from synthbench.machine import write_script_manifest
+    with atomic_dir(args.out) as out:
+        (out / "fd.md").write_text(text + "\n")
+        (out / "fd.json").write_text(json.dumps(summary, indent=1))
+        from synthbench.machine import write_script_manifest
 
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/fd_noise.py",
-        started,
-        threads=args.threads,
-        precision={
-            "candidates": "as drawn (see the pool's run)",
-            **({"prompt sets": gen.sampling_precision()} if by_prompts else {}),
-            "metrics": "fp32",
-        },
-        pool=drawn,
-    )
+        write_script_manifest(
+            out,
+            "benchmarks/perf/fd_noise.py",
+            started,
+            threads=args.threads,
+            precision={
+                "candidates": "as drawn (see the pool's run)",
+                **({"prompt sets": gen.sampling_precision()} if by_prompts else {}),
+                "metrics": "fp32",
+            },
+            pool=drawn,
+        )
     print(text)
 
 

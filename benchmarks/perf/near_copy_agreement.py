@@ -85,6 +85,10 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/near_copy_agreement.py")
     if len(args.rounds) != len(args.cache):
         sys.exit("error: give one --cache for each --rounds folder, in the same order")
     started = time.perf_counter()
@@ -171,32 +175,35 @@ def main() -> None:
         + planted_table(planted_ratio, real_ratio, space.names, NEAR_COPY_ALPHA)
         + "\n"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "agreement.md").write_text(text)
-    scores = {
-        "judges": space.specs,
-        "rounds": [
-            {
-                "blocks": s.blocks,
-                "round": s.round,
-                "seed": s.seed,
-                "ratio": {k: np.round(v, 6).tolist() for k, v in s.ratio.items()},
-            }
-            for s in scored
-        ],
-    }
-    (args.out / "scores.json").write_text(json.dumps(scores))
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/near_copy_agreement.py",
-        started,
-        threads=1,
-        precision={"extractors": "fp32", "distances": "fp64"},
-        judges=space.specs,
-        shares_checked_against_rejudged_rows=len(checks),
-        planted_per_seed=args.planted,
-        copy_embedding={"config": asdict(CopyEmbeddingConfig()), "final_loss": space.copy_losses},
-    )
+    with atomic_dir(args.out) as out:
+        (out / "agreement.md").write_text(text)
+        scores = {
+            "judges": space.specs,
+            "rounds": [
+                {
+                    "blocks": s.blocks,
+                    "round": s.round,
+                    "seed": s.seed,
+                    "ratio": {k: np.round(v, 6).tolist() for k, v in s.ratio.items()},
+                }
+                for s in scored
+            ],
+        }
+        (out / "scores.json").write_text(json.dumps(scores))
+        write_script_manifest(
+            out,
+            "benchmarks/perf/near_copy_agreement.py",
+            started,
+            threads=1,
+            precision={"extractors": "fp32", "distances": "fp64"},
+            judges=space.specs,
+            shares_checked_against_rejudged_rows=len(checks),
+            planted_per_seed=args.planted,
+            copy_embedding={
+                "config": asdict(CopyEmbeddingConfig()),
+                "final_loss": space.copy_losses,
+            },
+        )
     print(text)
 
 

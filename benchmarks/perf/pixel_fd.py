@@ -44,6 +44,10 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=64)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/pixel_fd.py")
     started = time.perf_counter()
 
     import pandas as pd
@@ -83,18 +87,18 @@ def main() -> None:
             }
         )
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pairs.md").write_text(pairs + "\n")
-    (args.out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
-    (args.out / "fd.md").write_text(table + "\n")
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/pixel_fd.py",
-        started,
-        threads=1,
-        precision={"principal components and FD": "fp64"},
-        samples=samples,
-    )
+    with atomic_dir(args.out) as out:
+        (out / "pairs.md").write_text(pairs + "\n")
+        (out / "scores.json").write_text(json.dumps({"scores": scores, "suite_fd": own_fd}))
+        (out / "fd.md").write_text(table + "\n")
+        write_script_manifest(
+            out,
+            "benchmarks/perf/pixel_fd.py",
+            started,
+            threads=1,
+            precision={"principal components and FD": "fp64"},
+            samples=samples,
+        )
     print(table, pairs, sep="\n\n")
 
 

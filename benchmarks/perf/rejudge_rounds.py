@@ -77,6 +77,10 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    from synthbench.io import atomic_dir
+    from synthbench.machine import script_output
+
+    script_output(args.out, "benchmarks/perf/rejudge_rounds.py")
     started = time.perf_counter()
 
     import torch
@@ -153,26 +157,26 @@ def main() -> None:
         print(f"{cell.label}: rejudged", flush=True)
 
     table = render(rows, "md")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_rows(args.out / "rows.jsonl", rows)
-    head = (
-        f"{args.suite}: every finished round rejudged; rater seed + {args.rater_seed}, "
-        f"scoring features and adherence classifier trained on {args.judge_data}"
-    )
-    (args.out / "rounds.md").write_text(f"{head}\n\n{table}")
-    write_script_manifest(
-        args.out,
-        "benchmarks/perf/rejudge_rounds.py",
-        started,
-        threads=args.threads,
-        precision={"rater, extractor and metrics": "fp32"},
-        cells=sorted(c.key for c in rounds),
-        **(
-            {"rounds not finished": len(planned.of_kind("refine")) - len(rounds)}
-            if planned
-            else {"cells of": str(args.like)}
-        ),
-    )
+    with atomic_dir(args.out) as out:
+        write_rows(out / "rows.jsonl", rows)
+        head = (
+            f"{args.suite}: every finished round rejudged; rater seed + {args.rater_seed}, "
+            f"scoring features and adherence classifier trained on {args.judge_data}"
+        )
+        (out / "rounds.md").write_text(f"{head}\n\n{table}")
+        write_script_manifest(
+            out,
+            "benchmarks/perf/rejudge_rounds.py",
+            started,
+            threads=args.threads,
+            precision={"rater, extractor and metrics": "fp32"},
+            cells=sorted(c.key for c in rounds),
+            **(
+                {"rounds not finished": len(planned.of_kind("refine")) - len(rounds)}
+                if planned
+                else {"cells of": str(args.like)}
+            ),
+        )
     print(head, table, sep="\n\n")
 
 

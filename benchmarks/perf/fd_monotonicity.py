@@ -1,7 +1,7 @@
 """Do the feature distances move the way they should, for each feature extractor?
 
     python benchmarks/perf/fd_monotonicity.py [--spec 'phantom:oct?n=400&size=32'] \\
-        [--extractors domain autoencoder inception local] [--inception-weights FILE] [--local-path DIR]
+        [--extractors domain autoencoder contrastive inception local] [--inception-weights FILE] [--local-path DIR]
 
 On real phantom images, for every extractor that is available: FD(real train, real test) must be
 the smallest distance; FD must rise at each of five levels of Gaussian blur and of added Gaussian
@@ -29,7 +29,9 @@ def main() -> None:
     )
     parser.add_argument("--spec", default="phantom:oct?n=400&size=32")
     parser.add_argument(
-        "--extractors", nargs="+", default=["domain", "autoencoder", "inception", "local"]
+        "--extractors",
+        nargs="+",
+        default=["domain", "autoencoder", "contrastive", "inception", "local"],
     )
     parser.add_argument("--inception-weights", default=None)
     parser.add_argument("--local-path", default=None)

@@ -9,9 +9,10 @@ sigmoid per finding. Weights are saved as safetensors beside a JSON config (noth
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -152,6 +153,31 @@ def build_cnn(in_channels: int, n_outputs: int, config: CNNConfig) -> torch.nn.M
     return SmallCNN()
 
 
+def save_network(folder: Path, model: torch.nn.Module, meta: dict) -> None:
+    """A trained network in ``folder``: its weights (``model.safetensors``) and what rebuilds it
+    (``config.json``, ``meta``)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(folder / "model.safetensors"),
+    )
+    (folder / "config.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_network(folder: Path, build: Callable[[dict], torch.nn.Module]) -> tuple[Any, dict]:
+    """The network :func:`save_network` wrote, in eval mode, built by ``build(meta)``, and its
+    ``meta``."""
+    from safetensors.torch import load_file
+
+    meta = json.loads((folder / "config.json").read_text())
+    model = build(meta)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.eval()
+    return model, meta
+
+
 def prepare(images: np.ndarray, *, channels: int, size: int) -> torch.Tensor:
     """uint8 (n, C, H, W) -> float tensor in [-2, 2]-ish, with ``channels`` channels (1 <-> 3 by
     averaging or replicating) and ``size`` px (bilinear, antialiased)."""
@@ -265,30 +291,23 @@ class TrainedCNN:
         return predict(self.model, images, channels=self.channels, size=self.input_size)
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous() for k, v in self.model.state_dict().items()},
-            str(folder / "model.safetensors"),
-        )
         meta = {
             "config": asdict(self.config),
             "space": self.space.to_json(),
             "channels": self.channels,
             "input_size": self.input_size,
         }
-        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        save_network(folder, self.model, meta)
 
     @classmethod
     def load(cls, folder: Path) -> TrainedCNN:
-        from safetensors.torch import load_file
-
-        meta = json.loads((folder / "config.json").read_text())
+        model, meta = load_network(
+            folder,
+            lambda meta: build_cnn(
+                meta["channels"], len(meta["space"]["names"]), CNNConfig(**meta["config"])
+            ),
+        )
         config = CNNConfig(**meta["config"])
         space = ClassSpace.from_json(meta["space"])
-        model = build_cnn(meta["channels"], len(space.names), config)
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        model.eval()
         model.multilabel = space.kind == "findings"
         return cls(model, space, meta["channels"], meta["input_size"], config)

@@ -16,17 +16,15 @@ goes into every row's ``feature_extractor``.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthbench.errors import SynthbenchError
-from synthbench.metrics.cache import FeatureCache, cohort_hash
-from synthbench.metrics.features import FeatureExtractor, check_images
-from synthbench.nets import prepare
+from synthbench.metrics.features import LearntExtractor, check_images
+from synthbench.nets import load_network, prepare, save_network
 
 if TYPE_CHECKING:
     import torch
@@ -168,76 +166,42 @@ class TrainedAutoencoder:
         return np.concatenate(parts)
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous() for k, v in self.model.state_dict().items()},
-            str(folder / "model.safetensors"),
-        )
         meta = {
             "config": asdict(self.config),
             "channels": self.channels,
             "final_loss": self.final_loss,
         }
-        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        save_network(folder, self.model, meta)
 
     @classmethod
     def load(cls, folder: Path) -> TrainedAutoencoder:
-        from safetensors.torch import load_file
+        model, meta = load_network(
+            folder,
+            lambda meta: build_autoencoder(meta["channels"], AutoencoderConfig(**meta["config"])),
+        )
+        return cls(
+            model, meta["channels"], AutoencoderConfig(**meta["config"]), float(meta["final_loss"])
+        )
 
-        meta = json.loads((folder / "config.json").read_text())
-        config = AutoencoderConfig(**meta["config"])
-        model = build_autoencoder(meta["channels"], config)
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        model.eval()
-        return cls(model, meta["channels"], config, float(meta["final_loss"]))
 
-
-class AutoencoderExtractor(FeatureExtractor):
+class AutoencoderExtractor(LearntExtractor):
     """Features from an autoencoder's bottleneck (see the module docstring)."""
 
     name = "autoencoder"
-    #: trains on the real training images, or on a suite block's ``extractor_data``
-    trains = True
-
-    def __init__(self, network: TrainedAutoencoder, identity: str) -> None:
-        self.network = network
-        self.identity = identity
+    config_class = AutoencoderConfig
+    network: TrainedAutoencoder
 
     @classmethod
-    def create(
-        cls,
-        train: Cohort,
-        *,
-        cache: FeatureCache | None = None,
-        path: str | None = None,
-        seed: int = 0,
-        resize: str | None = None,
-        config: AutoencoderConfig | None = None,
-    ) -> AutoencoderExtractor:
-        if path is not None:
-            raise SynthbenchError(
-                "the autoencoder extractor trains on the real training images; it takes no "
-                "--extractor-path"
-            )
-        if resize is not None:
-            raise SynthbenchError(
-                f"the autoencoder extractor brings images to its own input size; resize={resize!r} "
-                "applies to the inception extractor only"
-            )
-        check_images(train.images, channels=(1, 3), what="the autoencoder extractor")
-        config = replace(config or AutoencoderConfig(), seed=seed)
-        cache = cache or FeatureCache(enabled=False)
-        parts = {"train": cohort_hash(train, with_text=False), "config": asdict(config)}
-        network = cache.model(
-            "autoencoder",
-            parts,
-            load=TrainedAutoencoder.load,
-            build=lambda: TrainedAutoencoder.fit(train, config),
-            save=TrainedAutoencoder.save,
-        )
-        return cls(network, f"autoencoder-{cache.key(parts)[:10]}")
+    def fit(cls, train: Cohort, config: AutoencoderConfig) -> TrainedAutoencoder:
+        return TrainedAutoencoder.fit(train, config)
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedAutoencoder:
+        return TrainedAutoencoder.load(folder)
+
+    @staticmethod
+    def save(network: TrainedAutoencoder, folder: Path) -> None:
+        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the autoencoder extractor")

@@ -23,16 +23,15 @@ for a seed; trained once per training cohort and config and cached by content ha
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthbench.errors import SynthbenchError
-from synthbench.metrics.cache import FeatureCache, cohort_hash
-from synthbench.metrics.features import FeatureExtractor, check_images
+from synthbench.metrics.features import LearntExtractor, check_images
+from synthbench.nets import load_network, save_network
 
 if TYPE_CHECKING:
     import torch
@@ -210,78 +209,45 @@ class TrainedContrastive:
         return np.concatenate(out)
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous() for k, v in self.model.state_dict().items()},
-            str(folder / "model.safetensors"),
-        )
         meta = {
             "config": asdict(self.config),
             "channels": self.channels,
             "size": self.size,
             "final_loss": self.final_loss,
         }
-        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        save_network(folder, self.model, meta)
 
     @classmethod
     def load(cls, folder: Path) -> TrainedContrastive:
-        from safetensors.torch import load_file
-
-        meta = json.loads((folder / "config.json").read_text())
+        model, meta = load_network(
+            folder,
+            lambda meta: build_network(
+                meta["channels"], meta["size"], ContrastiveConfig(**meta["config"])
+            ),
+        )
         config = ContrastiveConfig(**meta["config"])
-        model = build_network(meta["channels"], meta["size"], config)
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        model.eval()
         return cls(model, meta["channels"], meta["size"], config, float(meta["final_loss"]))
 
 
-class ContrastiveExtractor(FeatureExtractor):
+class ContrastiveExtractor(LearntExtractor):
     """Features from a contrastive embedding of the real training images (see the module
     docstring)."""
 
     name = "contrastive"
-    #: trains on the real training images, or on a suite block's ``extractor_data``
-    trains = True
-
-    def __init__(self, network: TrainedContrastive, identity: str) -> None:
-        self.network = network
-        self.identity = identity
+    config_class = ContrastiveConfig
+    network: TrainedContrastive
 
     @classmethod
-    def create(
-        cls,
-        train: Cohort,
-        *,
-        cache: FeatureCache | None = None,
-        path: str | None = None,
-        seed: int = 0,
-        resize: str | None = None,
-        config: ContrastiveConfig | None = None,
-    ) -> ContrastiveExtractor:
-        if path is not None:
-            raise SynthbenchError(
-                "the contrastive extractor trains on the real training images; it takes no "
-                "--extractor-path"
-            )
-        if resize is not None:
-            raise SynthbenchError(
-                f"the contrastive extractor takes images at its own input size; resize={resize!r} "
-                "applies to the inception extractor only"
-            )
-        check_images(train.images, channels=(1, 3), what="the contrastive extractor")
-        config = replace(config or ContrastiveConfig(), seed=seed)
-        cache = cache or FeatureCache(enabled=False)
-        parts = {"train": cohort_hash(train, with_text=False), "config": asdict(config)}
-        network = cache.model(
-            "contrastive",
-            parts,
-            load=TrainedContrastive.load,
-            build=lambda: TrainedContrastive.fit(train.images, config),
-            save=TrainedContrastive.save,
-        )
-        return cls(network, f"contrastive-{cache.key(parts)[:10]}")
+    def fit(cls, train: Cohort, config: ContrastiveConfig) -> TrainedContrastive:
+        return TrainedContrastive.fit(train.images, config)
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedContrastive:
+        return TrainedContrastive.load(folder)
+
+    @staticmethod
+    def save(network: TrainedContrastive, folder: Path) -> None:
+        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the contrastive extractor")

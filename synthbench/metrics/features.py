@@ -23,7 +23,7 @@ cache keys, so features from two different networks are never mixed up. Built-in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -32,6 +32,8 @@ from synthbench.metrics.cache import FeatureCache, cohort_hash
 from synthbench.nets import CNNConfig, TrainedCNN
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from synthbench.cohort import Cohort
 
 
@@ -81,17 +83,19 @@ class FeatureExtractor:
         raise NotImplementedError
 
 
-class DomainExtractor(FeatureExtractor):
-    """Features from a small CNN trained on the real training cohort (see the module docstring).
+class LearntExtractor(FeatureExtractor):
+    """An extractor whose network learns from the real training images (or a suite block's
+    ``extractor_data``), trained once per training cohort and config and cached by content hash
+    under the extractor's ``name``; its identity is ``<name>-<digest>``. Subclasses give the
+    config class and :meth:`fit` / :meth:`load` / :meth:`save` of the trained network."""
 
-    The trained classifier is also what the Inception-style score and prompt adherence use.
-    """
-
-    name = "domain"
     trains = True
+    config_class: ClassVar[type]
+    #: the trained network's folder name in the cache (default: ``name``)
+    cache_name: ClassVar[str] = ""
 
-    def __init__(self, classifier: TrainedCNN, identity: str) -> None:
-        self.classifier = classifier
+    def __init__(self, network: Any, identity: str) -> None:
+        self.network = network
         self.identity = identity
 
     @classmethod
@@ -103,30 +107,72 @@ class DomainExtractor(FeatureExtractor):
         path: str | None = None,
         seed: int = 0,
         resize: str | None = None,
-        config: CNNConfig | None = None,
-    ) -> DomainExtractor:
+        config: Any = None,
+    ) -> LearntExtractor:
         from dataclasses import asdict, replace
 
         if path is not None:
             raise SynthbenchError(
-                "the domain extractor trains on the real training images; it takes no --extractor-path"
+                f"the {cls.name} extractor trains on the real training images; it takes no "
+                "--extractor-path"
             )
         if resize is not None:
             raise SynthbenchError(
-                f"the domain extractor takes images at their own size; resize={resize!r} applies "
-                "to the inception extractor only"
+                f"the {cls.name} extractor brings images to its own input size; resize={resize!r} "
+                "applies to the inception extractor only"
             )
-        config = replace(config or CNNConfig(), seed=seed)
+        check_images(train.images, channels=(1, 3), what=f"the {cls.name} extractor")
+        config = replace(config or cls.config_class(), seed=seed)
         cache = cache or FeatureCache(enabled=False)
         parts = {"train": cohort_hash(train, with_text=False), "config": asdict(config)}
-        classifier = cache.model(
-            "domain-encoder",
+        network = cache.model(
+            cls.cache_name or cls.name,
             parts,
-            load=TrainedCNN.load,
-            build=lambda: TrainedCNN.fit(train, config),
-            save=TrainedCNN.save,
+            load=cls.load,
+            build=lambda: cls.fit(train, config),
+            save=cls.save,
         )
-        return cls(classifier, f"domain-{cache.key(parts)[:10]}")
+        return cls(network, f"{cls.name}-{cache.key(parts)[:10]}")
+
+    @classmethod
+    def fit(cls, train: Cohort, config: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: Path) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def save(network: Any, folder: Path) -> None:
+        raise NotImplementedError
+
+
+class DomainExtractor(LearntExtractor):
+    """Features from a small CNN trained on the real training cohort (see the module docstring).
+
+    The trained classifier is also what the Inception-style score and prompt adherence use.
+    """
+
+    name = "domain"
+    cache_name = "domain-encoder"
+    config_class = CNNConfig
+    network: TrainedCNN
+
+    @property
+    def classifier(self) -> TrainedCNN:
+        return self.network
+
+    @classmethod
+    def fit(cls, train: Cohort, config: CNNConfig) -> TrainedCNN:
+        return TrainedCNN.fit(train, config)
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedCNN:
+        return TrainedCNN.load(folder)
+
+    @staticmethod
+    def save(network: TrainedCNN, folder: Path) -> None:
+        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the domain extractor")

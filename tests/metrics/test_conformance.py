@@ -21,7 +21,7 @@ EXTRACTOR_NAMES = builtin_names(feature_extractors)
 def test_the_design_metrics_and_extractors_are_registered():
     assert {"fd", "kd", "prdc", "is", "diversity", "memorisation", "cas"} <= set(METRIC_NAMES)
     assert {"prompt-adherence", "retrieval"} <= set(METRIC_NAMES)
-    assert set(EXTRACTOR_NAMES) == {"domain", "inception", "local", "autoencoder"}
+    assert set(EXTRACTOR_NAMES) == {"domain", "inception", "local", "autoencoder", "contrastive"}
 
 
 def _declares_direction(cls: type) -> bool:

@@ -651,3 +651,10 @@ def test_anatomy_tables_are_the_scripts_output():
         for d in (ROOT / "results" / "anatomy-fd" / name for name in brain)
     }
     assert len(digests) == 1
+    # breast MRI: the suite scores in contrastive itself, and the check is its extractor
+    breast = ROOT / "results" / "anatomy-fd" / "transfer-breast"
+    scores = json.loads((breast / "scores.json").read_text())
+    assert scores["suite_fd_reproduced"] == "12 of 12"
+    assert scores["extractors"]["contrastive"] in json_manifest(breast)["contrastive"]
+    for name in ("controls.md", "pairs.md"):
+        assert (breast / name).read_text().strip() in page, name

@@ -178,15 +178,11 @@ def load_network(folder: Path, build: Callable[[dict], torch.nn.Module]) -> tupl
     return model, meta
 
 
-def prepare(images: np.ndarray, *, channels: int, size: int) -> torch.Tensor:
-    """uint8 (n, C, H, W) -> float tensor in [-2, 2]-ish, with ``channels`` channels (1 <-> 3 by
-    averaging or replicating) and ``size`` px (bilinear, antialiased)."""
-    import torch
+def to_input(x: torch.Tensor, *, channels: int, size: int) -> torch.Tensor:
+    """A float image tensor (n, C, H, W) with ``channels`` channels (1 <-> 3 by averaging or
+    replicating) at ``size`` px (bilinear, antialiased)."""
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(
-        255.0
-    )  # a copy: cohort arrays may be read-only
     if x.shape[1] != channels:
         if channels == 1:
             x = x.mean(dim=1, keepdim=True)
@@ -200,7 +196,18 @@ def prepare(images: np.ndarray, *, channels: int, size: int) -> torch.Tensor:
         x = F.interpolate(
             x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
         )
-    return (x - 0.5) / 0.25
+    return x
+
+
+def prepare(images: np.ndarray, *, channels: int, size: int) -> torch.Tensor:
+    """uint8 (n, C, H, W) -> float tensor in [-2, 2]-ish, with ``channels`` channels and ``size``
+    px (:func:`to_input`)."""
+    import torch
+
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(
+        255.0
+    )  # a copy: cohort arrays may be read-only
+    return (to_input(x, channels=channels, size=size) - 0.5) / 0.25
 
 
 def _input_size(cohort: Cohort, config: CNNConfig) -> int:

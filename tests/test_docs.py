@@ -652,6 +652,17 @@ def test_anatomy_tables_are_the_scripts_output():
     }
     assert len(digests) == 1
     # breast MRI: the suite scores in contrastive itself, and the check is its extractor
+    # and the suite's own rows, in both extractors' features, as transfer_tables.py prints them
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "transfer_tables", ROOT / "benchmarks" / "perf" / "transfer_tables.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    pairs = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-breast"]))
+    assert "| contrastive-" in pairs and "| domain-" in pairs and pairs in page
     breast = ROOT / "results" / "anatomy-fd" / "transfer-breast"
     scores = json.loads((breast / "scores.json").read_text())
     assert scores["suite_fd_reproduced"] == "12 of 12"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthbench.io import atomic_dir
 from synthbench.metrics.contrastive import ContrastiveConfig, TrainedContrastive
 
 
@@ -43,7 +44,6 @@ class CopyEmbedding(TrainedContrastive):
         if (folder / "config.json").is_file():
             return cls.load(folder)
         trained = cls.fit(images, config)
-        tmp = folder.with_name(folder.name + ".tmp")
-        trained.save(tmp)
-        tmp.replace(folder)
+        with atomic_dir(folder) as out:
+            trained.save(out)
         return trained

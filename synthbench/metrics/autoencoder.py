@@ -189,19 +189,8 @@ class AutoencoderExtractor(LearntExtractor):
 
     name = "autoencoder"
     config_class = AutoencoderConfig
+    network_class = TrainedAutoencoder
     network: TrainedAutoencoder
-
-    @classmethod
-    def fit(cls, train: Cohort, config: AutoencoderConfig) -> TrainedAutoencoder:
-        return TrainedAutoencoder.fit(train, config)
-
-    @classmethod
-    def load(cls, folder: Path) -> TrainedAutoencoder:
-        return TrainedAutoencoder.load(folder)
-
-    @staticmethod
-    def save(network: TrainedAutoencoder, folder: Path) -> None:
-        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the autoencoder extractor")

@@ -31,7 +31,7 @@ import numpy as np
 
 from synthbench.errors import SynthbenchError
 from synthbench.metrics.features import LearntExtractor, check_images
-from synthbench.nets import load_network, save_network
+from synthbench.nets import load_network, save_network, to_input
 
 if TYPE_CHECKING:
     import torch
@@ -90,23 +90,11 @@ def build_network(channels: int, size: int, config: ContrastiveConfig) -> torch.
 
 def grey_levels(images: np.ndarray, *, channels: int, size: int) -> torch.Tensor:
     """uint8 ``(n, C, H, W)`` to a float tensor of grey levels (0-255) with ``channels`` channels
-    (1 <-> 3 by averaging or replicating) at ``size`` px (bilinear, antialiased)."""
+    at ``size`` px (:func:`synthbench.nets.to_input`)."""
     import torch
-    import torch.nn.functional as F
 
     x = torch.from_numpy(np.array(images, dtype=np.float32))  # a copy: arrays may be read-only
-    if x.shape[1] != channels:
-        if channels == 1:
-            x = x.mean(dim=1, keepdim=True)
-        elif x.shape[1] == 1:
-            x = x.expand(-1, channels, -1, -1).contiguous()
-        else:
-            raise SynthbenchError(
-                f"cannot feed {x.shape[1]}-channel images to a {channels}-channel embedding"
-            )
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-    return x
+    return to_input(x, channels=channels, size=size)
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
@@ -235,19 +223,13 @@ class ContrastiveExtractor(LearntExtractor):
 
     name = "contrastive"
     config_class = ContrastiveConfig
+    network_class = TrainedContrastive
     network: TrainedContrastive
 
     @classmethod
     def fit(cls, train: Cohort, config: ContrastiveConfig) -> TrainedContrastive:
+        """Trained on the images alone (the copy detector's script trains it on an array)."""
         return TrainedContrastive.fit(train.images, config)
-
-    @classmethod
-    def load(cls, folder: Path) -> TrainedContrastive:
-        return TrainedContrastive.load(folder)
-
-    @staticmethod
-    def save(network: TrainedContrastive, folder: Path) -> None:
-        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the contrastive extractor")

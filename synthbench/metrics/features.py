@@ -87,10 +87,12 @@ class LearntExtractor(FeatureExtractor):
     """An extractor whose network learns from the real training images (or a suite block's
     ``extractor_data``), trained once per training cohort and config and cached by content hash
     under the extractor's ``name``; its identity is ``<name>-<digest>``. Subclasses give the
-    config class and :meth:`fit` / :meth:`load` / :meth:`save` of the trained network."""
+    config class and the trained network's class (``fit(train, config)``, ``load(folder)`` and
+    ``save(folder)``), or override :meth:`fit` where the network trains on something else."""
 
     trains = True
     config_class: ClassVar[type]
+    network_class: ClassVar[Any]
     #: the trained network's folder name in the cache (default: ``name``)
     cache_name: ClassVar[str] = ""
 
@@ -136,15 +138,16 @@ class LearntExtractor(FeatureExtractor):
 
     @classmethod
     def fit(cls, train: Cohort, config: Any) -> Any:
-        raise NotImplementedError
+        """The trained network: ``network_class.fit(train, config)`` unless overridden."""
+        return cls.network_class.fit(train, config)
 
     @classmethod
     def load(cls, folder: Path) -> Any:
-        raise NotImplementedError
+        return cls.network_class.load(folder)
 
     @staticmethod
     def save(network: Any, folder: Path) -> None:
-        raise NotImplementedError
+        network.save(folder)
 
 
 class DomainExtractor(LearntExtractor):
@@ -156,23 +159,12 @@ class DomainExtractor(LearntExtractor):
     name = "domain"
     cache_name = "domain-encoder"
     config_class = CNNConfig
+    network_class = TrainedCNN
     network: TrainedCNN
 
     @property
     def classifier(self) -> TrainedCNN:
         return self.network
-
-    @classmethod
-    def fit(cls, train: Cohort, config: CNNConfig) -> TrainedCNN:
-        return TrainedCNN.fit(train, config)
-
-    @classmethod
-    def load(cls, folder: Path) -> TrainedCNN:
-        return TrainedCNN.load(folder)
-
-    @staticmethod
-    def save(network: TrainedCNN, folder: Path) -> None:
-        network.save(folder)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         check_images(images, channels=(1, 3), what="the domain extractor")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from synthbench.config import ConfigVersion
 from synthbench.errors import SynthbenchError
 from synthbench.generators.minim import Minim, MinimConfig
 
@@ -39,6 +40,8 @@ ADAPTER_META = "adapter.json"
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 TEXT_TARGETS = ("query", "key", "value")
 METHODS = ("full", "lora")
+#: where the UNet's adapters go: its attention projections, or every linear and convolution
+LORA_TARGETS = ("attention", "all")
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,19 @@ class AdaptedMinimConfig(MinimConfig):
     #: 3: ``lora_conv_rank``; 4: ``lora_conv_rank`` removed again (adapters on the residual
     #: blocks' convolutions lost to attention-only LoRA twice: docs/transfer.md)
     CODE_VERSION: ClassVar[int] = 4
+    #: version 3 added ``lora_targets``; "attention" is where every earlier adapter went
+    VERSIONS: ClassVar[tuple[ConfigVersion, ...]] = (
+        *MinimConfig.VERSIONS,
+        ConfigVersion(3, added={"lora_targets": "attention"}),
+    )
 
     method: str = "lora"
     lora_rank: int = 8
     lora_alpha: float = 8.0
+    #: "attention": the UNet's attention projections (to_q, to_k, to_v, to_out); "all": every
+    #: linear layer and convolution of the UNet (the residual blocks, the feed-forward layers,
+    #: the time and prompt embeddings, the input and output convolutions)
+    lora_targets: str = "attention"
     extend_vocabulary: bool = True
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -70,6 +82,10 @@ class AdaptedMinimConfig(MinimConfig):
             raise ValueError(f"lora_rank must be at least 1, got {self.lora_rank}")
         if not self.lora_alpha > 0:
             raise ValueError(f"lora_alpha must be positive, got {self.lora_alpha}")
+        if self.lora_targets not in LORA_TARGETS:
+            raise ValueError(
+                f"lora_targets must be one of {', '.join(LORA_TARGETS)}, got {self.lora_targets!r}"
+            )
 
 
 class AdaptedMinim(Minim):
@@ -287,7 +303,7 @@ def add_lora(unet: Any, encoder: Any, config: AdaptedMinimConfig, base_vocab: in
 
     unet.requires_grad_(False)
     encoder.requires_grad_(False)
-    inject_adapter_in_model(_lora_config(UNET_TARGETS, config), unet)
+    inject_adapter_in_model(_lora_config(unet_targets(unet, config.lora_targets), config), unet)
     inject_adapter_in_model(_lora_config(TEXT_TARGETS, config), encoder)
     for model in (unet, encoder):
         for name, p in model.named_parameters():
@@ -297,6 +313,17 @@ def add_lora(unet: Any, encoder: Any, config: AdaptedMinimConfig, base_vocab: in
         embedding.requires_grad_(True)
         keep = _row_mask(embedding, base_vocab)
         embedding.register_hook(lambda grad: grad * keep)
+
+
+def unet_targets(unet: Any, where: str) -> tuple[str, ...]:
+    """The UNet's modules that get adapters: the attention projections' names, or the full
+    name of every linear layer and convolution (``where = "all"``)."""
+    import torch
+
+    if where == "attention":
+        return UNET_TARGETS
+    layers = (torch.nn.Linear, torch.nn.Conv2d)
+    return tuple(name for name, module in unet.named_modules() if isinstance(module, layers))
 
 
 def _row_mask(embedding: torch.Tensor, base_vocab: int) -> torch.Tensor:

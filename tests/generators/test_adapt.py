@@ -108,6 +108,36 @@ def test_lora_is_small_keeps_the_base_frozen_and_samples_the_new_modality(adapte
     np.testing.assert_array_equal(out.images, again.images)
 
 
+def test_lora_on_every_layer_adapts_the_convolutions_and_reloads(adapted, tmp_path):
+    """``lora_targets=all``: an adapter on every linear layer and convolution of the UNet, the
+    base's weights still frozen; the checkpoint reloads to the same samples."""
+    import torch
+
+    out = tmp_path / "all"
+    result = _adapt(adapted / "base", "lora", out, "--set", "lora_targets=all", "--set", "lora_rank=2")
+    assert result.returncode == 0, result.stderr
+    gen = load_generator(out)
+    assert gen.config.lora_targets == "all"
+    base = load_generator(adapted / "base").unet_
+    layers = {
+        name
+        for name, module in base.named_modules()
+        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d)
+    }
+    state = gen.unet_.state_dict()
+    adapted_layers = {k.split(".lora_")[0] for k in state if ".lora_" in k}
+    assert adapted_layers == layers
+    assert {"conv_in", "conv_out", "time_embedding.linear_1"} <= adapted_layers
+    for key, value in base.state_dict().items():
+        layer = key.rsplit(".", 1)[0]
+        kept = f"{layer}.base_layer.{key.rsplit('.', 1)[1]}" if layer in layers else key
+        assert np.array_equal(state[kept].numpy(), value.numpy()), key
+    trained = [v for k, v in state.items() if ".lora_B" in k and "conv" in k]
+    assert any(v.abs().sum() > 0 for v in trained), "no convolution's adapter moved"
+    images = gen.sample(4, seed=0).images
+    np.testing.assert_array_equal(images, load_generator(out).sample(4, seed=0).images)
+
+
 def test_full_adaptation_changes_the_base_weights(adapted):
     base = load_generator(adapted / "base").unet_.state_dict()
     tuned = load_generator(adapted / "full").unet_.state_dict()
@@ -142,6 +172,7 @@ def test_adapt_refuses_bad_input_in_one_line(adapted, tmp_path):
         (["--shots", "0"], "--shots"),
         (["--set", "lora_rank=0"], "lora_rank"),
         (["--set", "lora_conv_rank=1"], "lora_conv_rank"),
+        (["--set", "lora_targets=convs"], "lora_targets"),
     ]
     for extra, needle in cases:
         args = _adapt(adapted / "base", "lora", tmp_path / "x", *extra)

@@ -114,7 +114,9 @@ def test_lora_on_every_layer_adapts_the_convolutions_and_reloads(adapted, tmp_pa
     import torch
 
     out = tmp_path / "all"
-    result = _adapt(adapted / "base", "lora", out, "--set", "lora_targets=all", "--set", "lora_rank=2")
+    result = _adapt(
+        adapted / "base", "lora", out, "--set", "lora_targets=all", "--set", "lora_rank=2"
+    )
     assert result.returncode == 0, result.stderr
     gen = load_generator(out)
     assert gen.config.lora_targets == "all"

@@ -509,13 +509,21 @@ class Minim(NeuralGenerator):
 
 def _load_weights(module: Any, trained: Any, what: str, source: str | None) -> None:
     """Copy ``trained``'s weights into ``module``, built from this config; a checkpoint of
-    another architecture is a one-line error."""
-    try:
-        module.load_state_dict(trained.state_dict())
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
+    another architecture is a one-line error naming a few of the weights that differ."""
+    own, theirs = module.state_dict(), trained.state_dict()
+    differ = {
+        "missing": [k for k in own if k not in theirs],
+        "unexpected": [k for k in theirs if k not in own],
+        "of another shape": [k for k in own if k in theirs and own[k].shape != theirs[k].shape],
+    }
+    detail = "; ".join(
+        f"{len(keys)} weights {kind} (e.g. {', '.join(keys[:3])})"
+        for kind, keys in differ.items()
+        if keys
+    )
+    if detail:
         raise SynthbenchError(
             f"init_from {source}: its {what} does not fit this config's architecture "
             f"({detail}); use the settings it was trained with"
-        ) from None
+        )
+    module.load_state_dict(theirs)

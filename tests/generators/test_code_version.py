@@ -28,11 +28,11 @@ RECORDED = {
     ("ddpm", 1): "0e4e86c40a09f245",
     ("diffusers", 1): "e0100f7830d35161",
     ("folder", 1): "97288f833ebc2fef",
-    ("minim", 1): "c9802d4dcfb0f616",
+    ("minim", 1): "147e11fa73285db1",
     ("minim-adapted", 1): "98dfe59cd92ace34",
     ("minim-adapted", 2): "3a92071f41d0c07b",
     ("minim-adapted", 3): "c18504ee59071505",
-    ("minim-adapted", 4): "f2516561d1d0c017",
+    ("minim-adapted", 4): "3ab14edd2b5173fe",
     ("real-only", 1): "41d9826d53cff46b",
 }
 

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-SEEDS = ("", "-s1", "-s2")  # the training seeds of the downstream comparison
 SUFFIX = re.compile(r"^(?P<name>.+?)(?:-s(?P<seed>\d+))?$")
 
 
@@ -118,28 +117,39 @@ def fd_pairs(rows: pd.DataFrame) -> str:
 
 def downstream_table(rows: pd.DataFrame, ratio: float) -> str:
     """Each adapted generator's downstream metric minus scratch's of the same training seed at
-    ``ratio``, paired by classifier seed."""
+    ``ratio``, paired by classifier seed, for each training seed; then, where two or more
+    training seeds have both, over the training seeds (each seed's mean difference over its
+    classifier seeds; mean with a 95% t interval over the training seeds)."""
     task = rows[(rows.task == "classification") & (rows.synth_ratio == ratio)]
     lines = [
         f"| metric | training seed | generator | minus scratch at {ratio:g}x [95% CI] | p |",
         "|---|---|---|---|---|",
     ]
+    seeds = sorted({split_name(g)[1] for g in task.generator.dropna() if g.startswith("scratch")})
     for metric in ("auroc", "accuracy"):
         by = task[task.metric == metric]
-        for s in SEEDS:
-            scratch = _per_seed(by, "scratch" + s)
+        means: dict[str, list[float]] = {}
+        for seed in seeds:
+            suffix = f"-s{seed}" if seed else ""
+            scratch = _per_seed(by, "scratch" + suffix)
             for name in generators(rows)[1:]:
-                diff = (_per_seed(by, name + s) - scratch).dropna()
+                diff = (_per_seed(by, name + suffix) - scratch).dropna()
                 if len(diff) < 2:
                     continue
-                mean, lo, hi = interval(diff.to_numpy())
-                p = stats.ttest_1samp(diff, 0.0).pvalue
-                seed = s[2:] if s else "0"
-                shown = "<0.001" if p < 0.001 else f"{p:.3f}"
-                lines.append(
-                    f"| {metric} | {seed} | {name} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {shown} |"
-                )
+                means.setdefault(name, []).append(float(diff.mean()))
+                lines.append(_difference_line(metric, str(seed), name, diff.to_numpy()))
+        for name, values in means.items():
+            if len(values) > 1:
+                shown = f"{len(values)} seeds ({sum(v > 0 for v in values)} above 0)"
+                lines.append(_difference_line(metric, shown, name, np.array(values)))
     return "\n".join(lines)
+
+
+def _difference_line(metric: str, seed: str, name: str, diff: np.ndarray) -> str:
+    mean, lo, hi = interval(diff)
+    p = stats.ttest_1samp(diff, 0.0).pvalue
+    shown = "<0.001" if p < 0.001 else f"{p:.3f}"
+    return f"| {metric} | {seed} | {name} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {shown} |"
 
 
 def _per_seed(rows: pd.DataFrame, label: str) -> pd.Series:

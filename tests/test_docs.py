@@ -514,9 +514,8 @@ def test_across_judges_tables_are_the_scripts_output():
             assert table in text, f"{page}: the table of {folders[0]} by every judge differs"
 
 
-def test_transfer_fd_pairs_table_is_the_scripts_output():
-    """docs/transfer.md's six-seed FD-minus-scratch table, in both extractors' features, is what
-    benchmarks/perf/transfer_tables.py prints from the brain MRI seeds run's rows."""
+def transfer_tables():
+    """benchmarks/perf/transfer_tables.py, imported."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -525,6 +524,13 @@ def test_transfer_fd_pairs_table_is_the_scripts_output():
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_transfer_fd_pairs_table_is_the_scripts_output():
+    """docs/transfer.md's six-seed FD-minus-scratch table, in both extractors' features, is what
+    benchmarks/perf/transfer_tables.py prints from the brain MRI seeds run's rows."""
+    module = transfer_tables()
     rows = module.read([ROOT / "results" / "transfer-brain-seeds"])
     table = module.fd_pairs(rows)
     lines = table.splitlines()[2:]
@@ -537,14 +543,7 @@ def test_transfer_fd_pairs_table_is_the_scripts_output():
 def test_transfer_budget_tables_are_the_scripts_output():
     """docs/transfer.md's 100-step tables are what benchmarks/perf/transfer_tables.py prints from
     the budget suite's rows, and what pixel_fd.py and critic_check.py wrote for it."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "transfer_tables", ROOT / "benchmarks" / "perf" / "transfer_tables.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = transfer_tables()
     rows = module.read([ROOT / "results" / "transfer-budget"])
     page = (DOCS / "transfer.md").read_text()
     seeds, pairs = module.fd_table(rows), module.fd_pairs(rows)
@@ -653,14 +652,7 @@ def test_anatomy_tables_are_the_scripts_output():
     assert len(digests) == 1
     # breast MRI: the suite scores in contrastive itself, and the check is its extractor
     # and the suite's own rows, in both extractors' features, as transfer_tables.py prints them
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "transfer_tables", ROOT / "benchmarks" / "perf" / "transfer_tables.py"
-    )
-    assert spec is not None and spec.loader is not None
-    tables = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tables)
+    tables = transfer_tables()
     pairs = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-breast"]))
     assert "| contrastive-" in pairs and "| domain-" in pairs and pairs in page
     breast = ROOT / "results" / "anatomy-fd" / "transfer-breast"
@@ -669,3 +661,19 @@ def test_anatomy_tables_are_the_scripts_output():
     assert scores["extractors"]["contrastive"] in json_manifest(breast)["contrastive"]
     for name in ("controls.md", "pairs.md"):
         assert (breast / name).read_text().strip() in page, name
+
+
+def test_lora_on_every_layer_tables_are_the_scripts_output():
+    """docs/transfer.md's pilot and fresh-seed tables for LoRA on every layer are what
+    transfer_tables.py prints from their suites' rows, and the fresh seeds were judged in the
+    contrastive features of the transfer suites' fresh simulation."""
+    tables = transfer_tables()
+    page = (DOCS / "transfer.md").read_text()
+    pilot = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-pilot-brain"]))
+    assert pilot.count("| contrastive-") == 2 and pilot in page
+    fresh = tables.read([ROOT / "results" / "transfer-lora-all"])
+    pairs = tables.fd_pairs(fresh)
+    assert "| 10: " in pairs and "| contrastive-" in pairs and "| domain-" in pairs
+    assert pairs in page
+    suite = (ROOT / "benchmarks" / "transfer_lora_all.toml").read_text()
+    assert 'extractor = "contrastive"' in suite and "seed=7919" in suite

@@ -675,5 +675,13 @@ def test_lora_on_every_layer_tables_are_the_scripts_output():
     pairs = tables.fd_pairs(fresh)
     assert "| 10: " in pairs and "| contrastive-" in pairs and "| domain-" in pairs
     assert pairs in page
+    more = tables.read([ROOT / "results" / "transfer-lora-all-more"])
+    assert tables.fd_pairs(more) in page and "| 13: " in tables.fd_pairs(more)
+    both = tables.fd_pairs(
+        tables.read(
+            [ROOT / "results" / "transfer-lora-all", ROOT / "results" / "transfer-lora-all-more"]
+        )
+    )
+    assert "6 of 6" in both and both in page
     suite = (ROOT / "benchmarks" / "transfer_lora_all.toml").read_text()
     assert 'extractor = "contrastive"' in suite and "seed=7919" in suite

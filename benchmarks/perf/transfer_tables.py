@@ -3,7 +3,9 @@ suite's result rows: FD over each generator's training seeds, each adapted gener
 scratch's of the same training seed (the quality rows of ``NAME``,
 ``NAME-s1``, ``NAME-s2``, ...: training seed 0, 1, 2, ...; mean with a 95% t interval), and the
 downstream AUROC and accuracy of each adapted generator minus scratch's of the same training
-seed, paired by classifier seed (mean with a 95% t interval and the t-test's p).
+seed, paired by classifier seed (mean with a 95% t interval and the t-test's p); and the size of
+each generator's trained checkpoints, from the manifests' ``checkpoint_bytes`` (runs that
+recorded them), as a share of the fully fine-tuned one's where the folders hold one.
 
     python benchmarks/perf/transfer_tables.py results/transfer
     python benchmarks/perf/transfer_tables.py results/transfer-pilot   # FD only
@@ -157,6 +159,35 @@ def _per_seed(rows: pd.DataFrame, label: str) -> pd.Series:
     return rows[rows.generator == label].set_index("seed").value.sort_index()
 
 
+def checkpoint_table(folders: list[Path], rows: pd.DataFrame) -> str:
+    """Each generator's checkpoint bytes per training seed (every data set), from the manifests'
+    ``checkpoint_bytes`` by the checkpoint the rows name; the share of ``full``'s mean where the
+    folders trained one. Empty where no manifest recorded sizes."""
+    import json
+
+    sizes: dict[str, int] = {}
+    for folder in folders:
+        sizes.update(json.loads((folder / "manifest.json").read_text()).get("checkpoint_bytes", {}))
+    found: dict[str, dict[tuple[str, int], int]] = {}
+    for generator, checkpoint, data in zip(rows.generator, rows.checkpoint, rows.dataset):
+        if isinstance(checkpoint, str) and checkpoint in sizes:
+            name, seed = split_name(generator)
+            found.setdefault(name, {}).setdefault((data, seed), sizes[checkpoint])
+    if not found:
+        return ""
+    full = np.mean(list(found["full"].values())) if "full" in found else None
+    lines = [
+        "| generator | checkpoint bytes per training seed | share of full's |",
+        "|---|---|---|",
+    ]
+    for name in [n for n in generators(rows) if n in found]:
+        values = [v for _, v in sorted(found[name].items())]
+        share = "" if full is None else ", ".join(f"{v / full:.1%}" for v in sorted(set(values)))
+        shown = ", ".join(f"{v:,}" for v in values)
+        lines.append(f"| {name} | {shown} | {share} |")
+    return "\n".join(lines)
+
+
 def read(folders: list[Path]) -> pd.DataFrame:
     """The rows of several results folders, as one table."""
     return pd.concat([pd.read_csv(folder / "rows.csv") for folder in folders])
@@ -173,6 +204,9 @@ def main() -> None:
     print(fd_table(rows), fd_pairs(rows), sep="\n\n")
     if (rows.task == "classification").any():
         print("\n" + downstream_table(rows, args.ratio))
+    sizes = checkpoint_table(args.results, rows)
+    if sizes:
+        print("\n" + sizes)
 
 
 if __name__ == "__main__":

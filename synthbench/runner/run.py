@@ -240,6 +240,7 @@ def _manifest(
             **{f"{k} cells computed in this run": round(v, 1) for k, v in sorted(timings.items())},
         },
         **_cell_record(plan, store),
+        "checkpoint_bytes": _checkpoint_bytes(plan, store),
         "n_rows": len(report.rows),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -261,6 +262,17 @@ def _cell_record(plan: Plan, store: Store) -> dict[str, Any]:
         "cell_seconds_summed": {k: round(v, 1) for k, v in sorted(seconds.items())},
         "computed_on": machines,
     }
+
+
+def _checkpoint_bytes(plan: Plan, store: Store) -> dict[str, int]:
+    """The size of every trained checkpoint behind the rows (the bytes of its files), by the
+    ``checkpoint`` field its rows carry: what adapting a model costs to keep and ship."""
+    sizes = {}
+    for cell in plan.of_kind("train"):
+        folder = store.dir("train", cell.key) / "checkpoint"
+        if store.done("train", cell.key) and folder.is_dir():
+            sizes[cell.key] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return dict(sorted(sizes.items()))
 
 
 def _per_generator(plan: Plan, store: Store, field: str, default: str) -> dict[str, str]:

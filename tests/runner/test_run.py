@@ -70,6 +70,12 @@ def test_smoke_rows_validate_and_carry_protocols(smoke_run):
     assert manifest["suite"]["name"] == "smoke" and "torch" in manifest["packages"]
     assert manifest["git_sha"] == git_sha()
     assert manifest["row_commits"] == sorted({r.git_sha for r in rows})
+    # every trained checkpoint behind the rows is sized, by the key the rows carry
+    sizes = manifest["checkpoint_bytes"]
+    assert set(sizes) == {r.checkpoint for r in rows if r.checkpoint} != set()
+    for key, size in sizes.items():
+        files = (root / "cache" / "train" / key / "checkpoint").rglob("*")
+        assert size == sum(f.stat().st_size for f in files if f.is_file()) > 0
     for name in ("leaderboard.md", "leaderboard.csv", "report.html"):
         assert (root / "out" / name).stat().st_size > 0
     assert list((root / "out" / "artifacts" / "samples").rglob("*.png"))

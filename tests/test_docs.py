@@ -685,3 +685,14 @@ def test_lora_on_every_layer_tables_are_the_scripts_output():
     assert "6 of 6" in both and both in page
     suite = (ROOT / "benchmarks" / "transfer_lora_all.toml").read_text()
     assert 'extractor = "contrastive"' in suite and "seed=7919" in suite
+
+
+def test_checkpoint_sizes_table_is_the_manifests():
+    """docs/transfer.md's checkpoint sizes are what transfer_tables.py prints from the manifest's
+    checkpoint_bytes, and LoRA on every layer's is within the must-show's 10% of full's."""
+    tables = transfer_tables()
+    folder = ROOT / "results" / "transfer-checkpoint-sizes"
+    table = tables.checkpoint_table([folder], tables.read([folder]))
+    assert table in (DOCS / "transfer.md").read_text()
+    share = {line.split(" | ")[0][2:]: line.split(" | ")[2][:-2] for line in table.splitlines()[2:]}
+    assert share["full"] == "100.0%" and float(share["lora-all"].rstrip("%")) <= 10.0

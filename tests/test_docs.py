@@ -687,6 +687,17 @@ def test_lora_on_every_layer_tables_are_the_scripts_output():
     assert 'extractor = "contrastive"' in suite and "seed=7919" in suite
 
 
+def test_lora_on_every_layer_downstream_table_is_the_scripts_output():
+    """docs/transfer.md's downstream table for LoRA on every layer is what transfer_tables.py
+    prints from its suite's rows: six training seeds, each against scratch's of the same seed."""
+    tables = transfer_tables()
+    rows = tables.read([ROOT / "results" / "transfer-lora-all-downstream"])
+    table = tables.downstream_table(rows, 5.0)
+    assert table in (DOCS / "transfer.md").read_text()
+    assert all(f"| auroc | {seed} | lora-all |" in table for seed in range(10, 16))
+    assert "| auroc | 6 seeds (6 above 0) | lora-all |" in table
+
+
 def test_checkpoint_sizes_table_is_the_manifests():
     """docs/transfer.md's checkpoint sizes are what transfer_tables.py prints from the manifest's
     checkpoint_bytes, and LoRA on every layer's is within the must-show's 10% of full's."""

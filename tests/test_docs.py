@@ -693,9 +693,12 @@ def test_lora_on_every_layer_downstream_table_is_the_scripts_output():
     tables = transfer_tables()
     rows = tables.read([ROOT / "results" / "transfer-lora-all-downstream"])
     table = tables.downstream_table(rows, 5.0)
-    assert table in (DOCS / "transfer.md").read_text()
+    page = (DOCS / "transfer.md").read_text()
+    assert table in page
     assert all(f"| auroc | {seed} | lora-all |" in table for seed in range(10, 16))
     assert "| auroc | 6 seeds (6 above 0) | lora-all |" in table
+    pairs = tables.fd_pairs(rows)  # its quality block: 250 of each generator's 1,000 images
+    assert "| contrastive-" in pairs and "| 6 of 6 |" in pairs and pairs in page
 
 
 def test_checkpoint_sizes_table_is_the_manifests():

@@ -189,6 +189,7 @@ metrics: Registry[Any] = _builtins(
         "is": "synthbench.metrics.distribution:IS",
         "diversity": "synthbench.metrics.diversity:Diversity",
         "memorisation": "synthbench.metrics.memorisation:Memorisation",
+        "copy-detection": "synthbench.metrics.copy_detect:CopyDetection",
         "cas": "synthbench.metrics.cas:CAS",
         "prompt-adherence": "synthbench.metrics.adherence:PromptAdherence",
         "retrieval": "synthbench.metrics.retrieval:Retrieval",

@@ -33,7 +33,7 @@ space's figures on these controls were seen.
 **Spaces.** The suite's quality blocks' extractors on ``--data`` (rebuilt from the run's cache and
 checked against the identity its rows record: the ``domain`` CNN, the ``autoencoder``), the first
 64 principal components of the pixels (``pixel_fd.py``'s space), and a contrastive embedding:
-``copy_embedding.py``'s network at its defaults, unchanged, trained on the fresh simulation's
+the ``copy-detection`` metric's network at its defaults (``synthbench.metrics.copy_detect``), trained on the fresh simulation's
 training images (instance discrimination: each image told from every other under small shifts,
 blur, noise and intensity changes, so nothing in its loss rewards passing over what every image
 shares). Its views are blurred and noised, so it learns to pass over blur and noise, which an
@@ -206,13 +206,14 @@ def main() -> None:
 
     import pandas as pd
     import torch
-    from copy_embedding import CopyEmbedding, CopyEmbeddingConfig
     from pixel_fd import pixel_pca, scored_images, suite_samples
     from transfer_tables import fd_pairs
 
     from synthbench.data.source import load_data
     from synthbench.machine import write_script_manifest
-    from synthbench.metrics.cache import FeatureCache
+    from synthbench.metrics.cache import FeatureCache, images_hash
+    from synthbench.metrics.contrastive import TrainedContrastive
+    from synthbench.metrics.copy_detect import CopyConfig
     from synthbench.metrics.evaluate import extractor_training, get_extractor
     from synthbench.metrics.frechet import frechet_distance_of_features
     from synthbench.runner.cells import Store
@@ -257,7 +258,7 @@ def main() -> None:
         identities[name] = extractor.identity
 
     spaces[PIXELS] = pixel_pca(fresh_train, 64)
-    configs = {CONTRASTIVE: CopyEmbeddingConfig()}
+    configs = {CONTRASTIVE: CopyConfig()}
     embedded: dict[str, Any] = {}
     if "contrastive" in identities:  # the suite's own: contrastive-sharp's network
         own = spaces[identities["contrastive"]].network
@@ -267,14 +268,22 @@ def main() -> None:
             "weights_sha256": _weights_digest(own.model),
         }
     else:
-        configs[SHARP] = CopyEmbeddingConfig(blur=0.0, max_noise=4.0)
+        configs[SHARP] = CopyConfig(blur=0.0, max_noise=4.0)
+    work = FeatureCache(args.work)
     for space, config in configs.items():
         t0 = time.perf_counter()
-        spaces[space] = CopyEmbedding.cached(fresh_train, config, args.work)
+        network = work.model(
+            "contrastive-embedding",
+            {"images": images_hash(fresh_train), "config": asdict(config)},
+            load=TrainedContrastive.load,
+            build=lambda config=config: TrainedContrastive.fit(fresh_train, config),
+            save=lambda net, folder: net.save(folder),
+        )
+        spaces[space] = network.embed
         embedded[space] = {
             "config": asdict(config),
-            "final_loss": spaces[space].final_loss,
-            "weights_sha256": _weights_digest(spaces[space].model),
+            "final_loss": network.final_loss,
+            "weights_sha256": _weights_digest(network.model),
             "seconds_to_load_or_train": round(time.perf_counter() - t0, 1),
         }
 

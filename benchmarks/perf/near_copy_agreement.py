@@ -19,9 +19,9 @@ image's own nearest-neighbour distance) in several spaces:
 
 - the pixels (downsampled to at most 32 px, as the metric does): no network, so a copy in it is
   a copy of the picture;
-- a copy-detection embedding (``copy_embedding.py``: a CNN trained on the training images to
-  tell each one from every other, whatever shift, blur, noise or change of intensity is laid on
-  it), one network (seed 0) for every round;
+- the copy detector of the ``copy-detection`` metric (``synthbench.metrics.copy_detect``: a CNN
+  trained on the training images to tell each one from every other, whatever shift, blur, noise
+  or change of intensity is laid on it), one network (seed 0) for every round;
 - the ``domain`` extractor of the suite's own judge (the rounds' ``extractor_data``), of the
   ``--rounds`` folder's fresh judge and of each ``--judge-data``, each trained with the round's
   seed as the suite and ``rejudge_rounds.py`` train them.
@@ -93,7 +93,6 @@ def main() -> None:
         sys.exit("error: give one --cache for each --rounds folder, in the same order")
     started = time.perf_counter()
 
-    from copy_embedding import CopyEmbeddingConfig
     from rejudge_rounds import _method, _rounds_like
 
     from synthbench.cohort import Cohort
@@ -101,6 +100,7 @@ def main() -> None:
     from synthbench.feedback.rounds import RoundSettings
     from synthbench.leaderboard.rounds import method_label
     from synthbench.machine import write_script_manifest
+    from synthbench.metrics.copy_detect import CopyConfig
     from synthbench.metrics.memorisation import NEAR_COPY_ALPHA
     from synthbench.results import read_rows
     from synthbench.runner.cells import Store
@@ -200,7 +200,7 @@ def main() -> None:
             shares_checked_against_rejudged_rows=len(checks),
             planted_per_seed=args.planted,
             copy_embedding={
-                "config": asdict(CopyEmbeddingConfig()),
+                "config": asdict(CopyConfig()),
                 "final_loss": space.copy_losses,
             },
         )
@@ -242,12 +242,12 @@ class Spaces:
         if name == PIXELS:
             train, query = pixel_vectors(real.train.images), pixel_vectors(images)
         elif name == COPY:
-            from copy_embedding import CopyEmbedding, CopyEmbeddingConfig
+            from synthbench.metrics.copy_detect import CopyDetector
 
             key = (hashlib.sha256(real.train.images.tobytes()).hexdigest(), -1)
             if key not in self._encoders:
-                embed = CopyEmbedding.cached(real.train.images, CopyEmbeddingConfig(), self.work)
-                self.copy_losses[key[0][:16]] = embed.final_loss
+                embed = CopyDetector.create(real.train, cache=self.cache, seed=0)
+                self.copy_losses[key[0][:16]] = embed.network.final_loss
                 self._encoders[key] = (embed, embed(real.train.images))
             embed, train = self._encoders[key]
             query = embed(images)

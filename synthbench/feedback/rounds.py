@@ -11,8 +11,9 @@ and ``round``):
   rater's prompt adherence); ``rating_realism`` and ``rating_fidelity``: its mean scores (1-3);
 - ``mean_reward``: the batch's mean under the reward model the round learned (the score the
   round optimised; best-of-n and raft only): rising while ``top_rated`` does not is reward hacking;
-- the quality metrics asked for (default FD against the test split, CAS, prompt adherence and
-  memorisation, whose ``near_copy_share`` would show a model copying its training images).
+- the quality metrics asked for (default FD against the test split, CAS, prompt adherence,
+  memorisation and copy detection, whose ``near_copy_share`` would show a model copying its
+  training images; the copy detector's, ``space=copy``, is the one shown to see altered copies).
 
 With ``eval_prompts`` set, the batch above is only learned from: every round also samples a
 held-out evaluation batch (``eval/``) for the same ``eval_prompts`` reports of the test split
@@ -52,7 +53,7 @@ ROWS_FILE = "rows.jsonl"
 HELD_OUT = "held-out"
 #: the sampling seed of the evaluation batch is ``seed * 1000 + EVAL_SEED`` in every round
 EVAL_SEED = 500
-DEFAULT_METRICS = ("fd", "cas", "prompt-adherence", "memorisation")
+DEFAULT_METRICS = ("fd", "cas", "prompt-adherence", "memorisation", "copy-detection")
 
 
 @dataclass(frozen=True)
@@ -402,14 +403,16 @@ def summary_line(rows: Sequence[ResultRow], round_index: int) -> str:
         for r in rows
     }
     parts = [f"round {round_index}: top-rated {value.get(('top_rated', ()), float('nan')):.1%}"]
-    for name, key in (
-        ("fidelity 3", "top_fidelity"),
-        ("adherence", "prompt_adherence"),
-        ("FD", "fd"),
-        ("near copies", "near_copy_share"),
+    copy = (("space", "copy"),)
+    for name, key, quals in (
+        ("fidelity 3", "top_fidelity", ()),
+        ("adherence", "prompt_adherence", ()),
+        ("FD", "fd", ()),
+        ("near copies", "near_copy_share", ()),
+        ("copy detector's near copies", "near_copy_share", copy),
     ):
-        if (key, ()) in value:
-            v = value[(key, ())]
+        if (key, quals) in value:
+            v = value[(key, quals)]
             share = key in ("near_copy_share", "top_fidelity")
             parts.append(f"{name} {v:.1%}" if share else f"{name} {v:.3g}")
     return ", ".join(parts)

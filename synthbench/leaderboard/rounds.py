@@ -27,6 +27,7 @@ COLUMNS: tuple[tuple[str, str, dict[str, str], str, bool], ...] = (
     ("fd", "fd", {}, "FD", False),
     ("cas", "cas", {"train": "synthetic"}, "CAS", True),
     ("near_copy_share", "near_copy_share", {}, "near copies", False),
+    ("near_copy_copy", "near_copy_share", {"space": "copy"}, "near copies, copy detector", False),
     ("mean_reward", "mean_reward", {}, "reward", True),
 )
 #: the real test images' own figures beside the rounds' (column id -> metric, qualifiers): the
@@ -38,12 +39,20 @@ REFERENCE: dict[str, tuple[str, dict[str, str]]] = {
     "prompt_adherence": ("prompt_adherence", {"set": "real-test"}),
     "cas": ("cas", {"train": "real"}),
     "near_copy_share": ("near_copy_share", {"set": "real-test"}),
+    "near_copy_copy": ("near_copy_share", {"set": "real-test", "space": "copy"}),
 }
 REFERENCE_ROW = "real test images"
 #: joins a method (or ``base``) and a block's label
 JOIN = " · "
 #: shown as percentages, their change from round 0 in points
-SHARES = ("top_rated", "top_fidelity", "top_realism", "prompt_adherence", "near_copy_share")
+SHARES = (
+    "top_rated",
+    "top_fidelity",
+    "top_realism",
+    "prompt_adherence",
+    "near_copy_share",
+    "near_copy_copy",
+)
 
 
 def method_label(method: str, variant: str | None) -> str:
@@ -178,14 +187,15 @@ def rounds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-#: the per-seed table's columns: the changes the goal reads, then the near-copy share itself
+#: the per-seed table's columns: the changes the goal reads, then the near-copy shares themselves
 SEED_CHANGES = ("top_rated", "top_fidelity", "prompt_adherence", "fd")
 
 
 def seeds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]] | None:
     """Header and body of each seed's own figures (None for a single seed): for every method and
     round, the change from its round 0 of the top-rated and fidelity-3 shares, prompt adherence
-    and FD, and the near-copy share, one value per seed in the order the header gives."""
+    and FD, and the near-copy shares (the copy detector's where the rows hold it), one value per
+    seed in the order the header gives."""
     seeds = t.seeds
     if len(seeds) < 2:
         return None
@@ -193,7 +203,10 @@ def seeds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]] | None:
     names = {c[0]: c[3] for c in COLUMNS}
     header = ["method", "round"]
     header += [f"Δ {names[c]} ({'%' if c == 'fd' else 'pts'}), seeds {order}" for c in SEED_CHANGES]
-    header.append(f"near copies (%), seeds {order}")
+    copy_columns = [
+        c for c in ("near_copy_share", "near_copy_copy") if any(c in v for v in t.values.values())
+    ]
+    header += [f"{names[c]} (%), seeds {order}" for c in copy_columns]
 
     def joined(values: dict[int, float], sign: str) -> str:
         if not values:
@@ -203,8 +216,8 @@ def seeds_table(t: RoundsTable) -> tuple[list[str], list[list[str]]] | None:
     body = []
     for method, r in t.ordered():
         cells = [joined(t.seed_changes(method, r, c), "+") if r else "" for c in SEED_CHANGES]
-        copies = t.values.get((method, r), {}).get("near_copy_share", {})
-        body.append([method, str(r), *cells, joined(copies, "")])
+        copies = [joined(t.values.get((method, r), {}).get(c, {}), "") for c in copy_columns]
+        body.append([method, str(r), *cells, *copies])
     return header, body
 
 

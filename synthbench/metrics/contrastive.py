@@ -12,7 +12,7 @@ pass over: a shift of up to ``max_shift`` pixels (edges repeated), a change of c
 a blur (a random mix of the image and its 3x3 box blur), and Gaussian pixel noise of up to
 ``max_noise`` grey levels. An FD has to see blur and noise, so the defaults blur no view and add
 at most 4 grey levels of noise; a copy detector, which must pass over both, trains the same
-network with ``blur = 0.5`` and ``max_noise = 16`` (benchmarks/perf/copy_embedding.py).
+network with ``blur = 0.5`` and ``max_noise = 16`` (:mod:`synthbench.metrics.copy_detect`).
 
 The network: three stride-2 convolutions (``width``, doubling at each) and a linear layer to
 ``embed_dim`` numbers, L2-normalised. Trained with AdamW and a one-cycle schedule, deterministic
@@ -228,7 +228,7 @@ class ContrastiveExtractor(LearntExtractor):
 
     @classmethod
     def fit(cls, train: Cohort, config: ContrastiveConfig) -> TrainedContrastive:
-        """Trained on the images alone (the copy detector's script trains it on an array)."""
+        """Trained on the images alone."""
         return TrainedContrastive.fit(train.images, config)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -82,27 +82,41 @@ class Memorisation(QualityMetric):
     alpha = NEAR_COPY_ALPHA
     grid_pairs = 8
 
-    def score(self, ctx: EvalContext, synthetic: Cohort) -> list[Score]:
+    #: the PNG of the closest pairs, in the artifacts folder
+    grid_name = "memorisation_closest_pairs.png"
+
+    def spaces(
+        self, ctx: EvalContext, synthetic: Cohort
+    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Space (``features`` or a ``space`` qualifier's value) -> train, test and synthetic
+        vectors in it."""
         train, test = ctx.real.train, ctx.real.test
-        out: list[Score] = []
-        hib = {"authenticity": True, "near_copy_share": False, "nn_distance_ratio": None}
         spaces = {
             "features": (
                 ctx.split_features("train"),
                 ctx.split_features("test"),
                 ctx.features(synthetic),
             ),
-            "pixels": tuple(pixel_vectors(c.images) for c in (train, test, synthetic)),
         }
-        if synthetic.image_shape != train.image_shape:
-            del spaces["pixels"]
+        if synthetic.image_shape == train.image_shape:
+            spaces["pixels"] = tuple(pixel_vectors(c.images) for c in (train, test, synthetic))
+        return spaces
+
+    def network(self, ctx: EvalContext) -> str:
+        """The identity recorded in rows that do not use the evaluation's extractor."""
+        return ""
+
+    def score(self, ctx: EvalContext, synthetic: Cohort) -> list[Score]:
+        out: list[Score] = []
+        hib = {"authenticity": True, "near_copy_share": False, "nn_distance_ratio": None}
+        spaces = self.spaces(ctx, synthetic)
         for space, (f_train, f_test, f_syn) in spaces.items():
             scores = memorisation_scores(f_train, f_test, f_syn, alpha=self.alpha)
             for set_name, values in scores.items():
                 for metric, value in values.items():
                     q = {"set": set_name} if set_name != "synthetic" else {}
-                    if space == "pixels":
-                        q["space"] = "pixels"
+                    if space != "features":
+                        q["space"] = space
                     n_synth = len(f_syn) if set_name == "synthetic" else len(f_test)
                     out.append(
                         Score(
@@ -113,25 +127,28 @@ class Memorisation(QualityMetric):
                             n_real=len(f_train),
                             n_synth=n_synth,
                             uses_features=space == "features",
+                            network="" if space == "features" else self.network(ctx),
                         )
                     )
-        if ctx.artifacts_dir is not None:
-            ctx.artifacts.append(self.closest_pairs_grid(ctx, synthetic))
+        if ctx.artifacts_dir is not None and spaces:
+            f_train, _, f_syn = next(iter(spaces.values()))
+            ctx.artifacts.append(self.closest_pairs_grid(ctx, synthetic, f_train, f_syn))
         return out
 
-    def closest_pairs_grid(self, ctx: EvalContext, synthetic: Cohort) -> object:
-        """PNG of the synthetic images closest (relative to local density, feature space) to a
-        training image: synthetic on the top row, their nearest training images below."""
+    def closest_pairs_grid(
+        self, ctx: EvalContext, synthetic: Cohort, f_train: np.ndarray, f_syn: np.ndarray
+    ) -> object:
+        """PNG of the synthetic images closest (relative to local density, in the first space)
+        to a training image: synthetic on the top row, their nearest training images below."""
         from synthbench.viz import image_grid
 
-        f_train = ctx.split_features("train")
-        d, i = nearest(ctx.features(synthetic), f_train)
+        d, i = nearest(f_syn, f_train)
         rel = d / np.maximum(knn_radii(f_train, 1)[i], 1e-12)
         top = np.argsort(rel, kind="stable")[: self.grid_pairs]
         syn_imgs, train_imgs = synthetic.images[top], ctx.real.train.images[i[top]]
         if syn_imgs.shape[1] != train_imgs.shape[1] or syn_imgs.shape[2:] != train_imgs.shape[2:]:
             train_imgs = syn_imgs * 0  # shapes differ: show the synthetic row only, blank below
-        path = ctx.artifacts_dir / "memorisation_closest_pairs.png"  # type: ignore[operator]
+        path = ctx.artifacts_dir / self.grid_name  # type: ignore[operator]
         title = "closest pairs: d/r " + " ".join(f"{v:.2f}" for v in rel[top])
         return image_grid(
             [("synthetic", syn_imgs), ("nearest train", train_imgs)], path, title=title

@@ -142,6 +142,11 @@ def test_rounds_with_the_simulated_rater(minim_checkpoint, tmp_path, method):
     for r in ("0", "1"):
         assert {"top_rated", "fd", "cas", "prompt_adherence", "near_copy_share"} <= by_round[r]
     assert ("mean_reward" in by_round["1"]) == (method != "dpo")
+    # near copies in the copy detector's space too, with the detector named
+    copy_rows = [r for r in rows if r["qualifiers"].get("space") == "copy"]
+    assert {r["qualifiers"]["round"] for r in copy_rows} == {"0", "1"}
+    assert {r["feature_extractor"][:5] for r in copy_rows} == {"copy-"}
+    assert "copy detector's near copies" in result.stdout
     refined = load_generator(out / "round-1" / "checkpoint")
     sampler = refined.base_ if method == "best-of-n" else refined
     assert sampler.config.guidance_scale == 2.5

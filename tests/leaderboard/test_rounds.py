@@ -185,3 +185,35 @@ def test_the_plot_has_a_line_per_block_and_its_panels_keep_their_titles(monkeypa
     assert titles == ["top-rated share", "fidelity rated 3", "prompt adherence", "FD"]
     # top-rated and FD have rows: a line per block in each, from its own round 0
     assert lines == ["best-of-n · plain", "best-of-n · taught"] * 2
+
+
+def test_the_copy_detectors_near_copies_get_their_own_column_and_floor():
+    """``near_copy_share`` with ``space=copy`` (the copy-detection metric) is shown beside the
+    extractor-space share, never mixed with it, with the real test images' own share as its floor
+    and each seed's share in the per-seed table."""
+    rows = _rows()
+    for seed in range(3):
+        for method, r, features, copy in (("base", 0, 0.01, 0.0), ("best-of-n", 1, 0.02, 0.005)):
+            rows.append(_row(method, r, "near_copy_share", features, seed))
+            row = _row(method, r, "near_copy_share", copy * seed, seed)
+            row.qualifiers["space"] = "copy"
+            rows.append(row)
+        floor = _row("base", 0, "near_copy_share", 0.002, seed)
+        floor.qualifiers.update({"set": "real-test", "space": "copy"})
+        rows.append(floor)
+    (table,) = rounds_tables(rows)
+    header, body = rounds_table(table)
+    first, later, real = (dict(zip(header, b)) for b in body)
+    assert first["near copies ↓"].startswith("1.0% [")
+    assert first["near copies, copy detector ↓"] == "0.0% [0.0, 0.0]"
+    assert later["near copies ↓"].startswith("2.0% [")
+    assert later["near copies, copy detector ↓"].startswith("0.5% [")
+    assert real["near copies, copy detector ↓"] == "0.2% [0.2, 0.2]"
+    assert real["near copies ↓"] == ""
+    header, body = seeds_table(table)
+    row = dict(zip(header, body[1]))
+    assert row["near copies (%), seeds 0 / 1 / 2"] == "2.0 / 2.0 / 2.0"
+    assert row["near copies, copy detector (%), seeds 0 / 1 / 2"] == "0.0 / 0.5 / 1.0"
+    # rows without the copy detector's shares keep the table they had
+    (plain,) = rounds_tables([r for r in rows if r.qualifiers.get("space") != "copy"])
+    assert not any("copy detector" in h for h in rounds_table(plain)[0] + seeds_table(plain)[0])

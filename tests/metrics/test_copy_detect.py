@@ -17,31 +17,17 @@ from synthbench.metrics.copy_detect import CopyConfig, CopyDetection, CopyDetect
 SMALL = CopyConfig(width=8, embed_dim=16, epochs=30, batch_size=32, lr=3e-3)
 
 
-def _gallery(n: int = 48, size: int = 16, seed: int = 0) -> np.ndarray:
-    """Smooth random images (blobs at random places), so that a shift changes them a little."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    out = np.empty((n, 1, size, size), np.uint8)
-    for i in range(n):
-        img = np.zeros((size, size))
-        for _ in range(3):
-            cy, cx, r = rng.uniform(2, size - 2), rng.uniform(2, size - 2), rng.uniform(1.5, 4)
-            img += rng.uniform(60, 120) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
-        out[i, 0] = np.clip(img + 20, 0, 255).astype(np.uint8)
-    return out
-
-
 def test_copy_config_views_are_a_copy_detectors():
     """Noise of up to 16 grey levels and half the views blurred, the rest as ``contrastive``."""
     assert CopyConfig().max_noise == 16.0 and CopyConfig().blur == 0.5
     assert CopyConfig().max_shift == 2 and CopyConfig().epochs == 60
 
 
-def test_an_altered_copy_lands_nearest_its_source():
+def test_an_altered_copy_lands_nearest_its_source(oct_data):
     import torch
 
     torch.set_num_threads(1)
-    train = _gallery(n=64)
+    train = oct_data.train.images[:64]
     model = TrainedContrastive.fit(train, SMALL)
     gallery = model.embed(train)
     assert gallery.shape == (64, 16)
@@ -56,9 +42,9 @@ def test_an_altered_copy_lands_nearest_its_source():
     assert fresh.final_loss == pytest.approx(model.final_loss)
 
 
-def test_a_gallery_of_one_is_refused():
+def test_a_gallery_of_one_is_refused(oct_data):
     with pytest.raises(SynthbenchError, match="at least 2 training images, got 1"):
-        TrainedContrastive.fit(_gallery(n=1), replace(SMALL, epochs=1))
+        TrainedContrastive.fit(oct_data.train.images[:1], replace(SMALL, epochs=1))
 
 
 def test_detector_is_cached_per_split_config_and_seed(oct_data, tmp_path):

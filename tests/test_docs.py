@@ -687,6 +687,20 @@ def test_lora_on_every_layer_tables_are_the_scripts_output():
     assert 'extractor = "contrastive"' in suite and "seed=7919" in suite
 
 
+def test_lora_on_every_layer_confirm_table_is_the_scripts_output():
+    """docs/transfer.md's table of the six-seed run fixed before it ran (seeds 16-21) is what
+    transfer_tables.py prints from its rows, judged by the same extractors as seeds 10-15."""
+    tables = transfer_tables()
+    confirm = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-lora-all-confirm"]))
+    earlier = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-lora-all"]))
+    assert confirm in (DOCS / "transfer.md").read_text()
+    assert all(f"{seed}: " in confirm for seed in range(16, 22))
+    extractors = {line.split(" | ")[1] for line in confirm.splitlines()[2:]}
+    assert extractors == {line.split(" | ")[1] for line in earlier.splitlines()[2:]}
+    suite = (ROOT / "benchmarks" / "transfer_lora_all_confirm.toml").read_text()
+    assert "at least 5 of the 6" in suite and "seed=7919" in suite
+
+
 def test_lora_on_every_layer_downstream_table_is_the_scripts_output():
     """docs/transfer.md's downstream table for LoRA on every layer is what transfer_tables.py
     prints from its suite's rows: six training seeds, each against scratch's of the same seed."""

@@ -691,9 +691,11 @@ def test_lora_on_every_layer_confirm_table_is_the_scripts_output():
     """docs/transfer.md's table of the six-seed run fixed before it ran (seeds 16-21) is what
     transfer_tables.py prints from its rows, judged by the same extractors as seeds 10-15."""
     tables = transfer_tables()
-    confirm = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-lora-all-confirm"]))
+    rows = tables.read([ROOT / "results" / "transfer-lora-all-confirm"])
+    confirm = tables.fd_pairs(rows)
     earlier = tables.fd_pairs(tables.read([ROOT / "results" / "transfer-lora-all"]))
-    assert confirm in (DOCS / "transfer.md").read_text()
+    page = (DOCS / "transfer.md").read_text()
+    assert confirm in page and tables.fd_table(rows) in page
     assert all(f"{seed}: " in confirm for seed in range(16, 22))
     extractors = {line.split(" | ")[1] for line in confirm.splitlines()[2:]}
     assert extractors == {line.split(" | ")[1] for line in earlier.splitlines()[2:]}

@@ -33,8 +33,8 @@ space's figures on these controls were seen.
 **Spaces.** The suite's quality blocks' extractors on ``--data`` (rebuilt from the run's cache and
 checked against the identity its rows record: the ``domain`` CNN, the ``autoencoder``), the first
 64 principal components of the pixels (``pixel_fd.py``'s space), and a contrastive embedding:
-the ``copy-detection`` metric's network at its defaults (``synthbench.metrics.copy_detect``), trained on the fresh simulation's
-training images (instance discrimination: each image told from every other under small shifts,
+the ``copy-detection`` metric's network at its defaults (``synthbench.metrics.copy_detect``),
+trained on the fresh simulation's training images (instance discrimination: each image told from every other under small shifts,
 blur, noise and intensity changes, so nothing in its loss rewards passing over what every image
 shares). Its views are blurred and noised, so it learns to pass over blur and noise, which an
 FD must see; a second contrastive space, ``contrastive-sharp``, is the same network trained
@@ -211,8 +211,8 @@ def main() -> None:
 
     from synthbench.data.source import load_data
     from synthbench.machine import write_script_manifest
-    from synthbench.metrics.cache import FeatureCache, images_hash
-    from synthbench.metrics.contrastive import TrainedContrastive
+    from synthbench.metrics.cache import FeatureCache
+    from synthbench.metrics.contrastive import ContrastiveExtractor
     from synthbench.metrics.copy_detect import CopyConfig
     from synthbench.metrics.evaluate import extractor_training, get_extractor
     from synthbench.metrics.frechet import frechet_distance_of_features
@@ -226,7 +226,8 @@ def main() -> None:
     real = load_payload_data(want)
     channels = real.test.images.shape[1]
     fresh = load_data(check.extractor_data)
-    fresh_train = extractor_training(check.extractor_data, real).images
+    fresh_cohort = extractor_training(check.extractor_data, real)
+    fresh_train = fresh_cohort.images
     pick = np.sort(
         np.random.default_rng([args.seed, 0xA7]).choice(
             len(fresh.test), size=min(len(real.test), len(fresh.test)), replace=False
@@ -272,14 +273,8 @@ def main() -> None:
     work = FeatureCache(args.work)
     for space, config in configs.items():
         t0 = time.perf_counter()
-        network = work.model(
-            "contrastive-embedding",
-            {"images": images_hash(fresh_train), "config": asdict(config)},
-            load=TrainedContrastive.load,
-            build=lambda config=config: TrainedContrastive.fit(fresh_train, config),
-            save=lambda net, folder: net.save(folder),
-        )
-        spaces[space] = network.embed
+        spaces[space] = ContrastiveExtractor.create(fresh_cohort, cache=work, config=config)
+        network = spaces[space].network
         embedded[space] = {
             "config": asdict(config),
             "final_loss": network.final_loss,

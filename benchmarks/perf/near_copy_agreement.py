@@ -218,7 +218,6 @@ class Spaces:
         from synthbench.metrics.cache import FeatureCache
 
         self.cache = FeatureCache(work)
-        self.work = work
         self.names: list[str] = [PIXELS, COPY]
         self.specs: dict[str, str] = {}
         self.real_seeds: set[int] = set()

@@ -1,5 +1,5 @@
-"""The copy detector: the space in which ``memorisation`` looks for near copies besides the
-extractor's features and the pixels (qualifier ``space=copy``).
+"""The ``copy-detection`` metric: ``memorisation``'s near copies counted in a copy detector's
+space (qualifier ``space=copy``) instead of the extractor's features or the pixels.
 
 A near copy is a training image passed off with small changes: shifted by a pixel, blurred, with
 pixel noise, its contrast moved. An extractor trained to tell classes apart (``domain``) learns to

@@ -130,7 +130,7 @@ class Memorisation(QualityMetric):
                             network="" if space == "features" else self.network(ctx),
                         )
                     )
-        if ctx.artifacts_dir is not None and spaces:
+        if ctx.artifacts_dir is not None:
             f_train, _, f_syn = next(iter(spaces.values()))
             ctx.artifacts.append(self.closest_pairs_grid(ctx, synthetic, f_train, f_syn))
         return out

@@ -108,7 +108,8 @@ def run(
 
 
 class _Display:
-    """A rich progress bar (elapsed time, estimate of time left) or one line per finished cell."""
+    """A rich progress bar (elapsed time, estimate of time left), or a line when each cell starts
+    and when it ends."""
 
     def __init__(self, live: bool) -> None:
         self.live = live
@@ -149,6 +150,10 @@ class _Display:
                 self.progress.console.print(message)
             else:
                 typer.echo(message, err=True)
+            return
+        if kind == "cell-start":  # a long cell is not silent in a log
+            if self.progress is None:
+                typer.echo(f"started: {outcome.cell.label}", err=True)
             return
         status = "failed" if outcome.error else "done"
         seconds = (outcome.info or {}).get("wall_seconds")

@@ -6,6 +6,8 @@ finished, and report each result as it comes back.
   the OS has descheduled, so a 2-thread job beside one busy core runs many times slower.
 - ``ray``: each cell a Ray task (``num_cpus`` = its threads, ``num_gpus`` when asked), on a
   local Ray instance or a cluster (``--address``). Ray is an optional extra.
+
+Each cell is reported twice: when it is handed to a worker (``started``) and when it ends.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Outcome:
     cell: Cell
     info: dict[str, Any] | None = None
     error: str | None = None
+    #: the cell was just handed to a worker; its end is reported by another outcome
+    started: bool = False
 
 
 def default_workers() -> int:
@@ -67,6 +71,7 @@ def schedule(
                 if all(d in finished or d not in known for d in cell.deps):
                     pending.remove(cell)
                     in_flight[submit(cell)] = cell
+                    yield Outcome(cell, started=True)
                     progressed = True
                     if len(in_flight) >= slots:
                         break

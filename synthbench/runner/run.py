@@ -56,7 +56,10 @@ def run_suite(
     gpus: float = 0.0,
     on_event: Callable[[str, Outcome | None, int, int], None] | None = None,
 ) -> RunReport:
-    """Run a (checked) suite; finished cells in ``cache`` are reused, never recomputed."""
+    """Run a (checked) suite; finished cells in ``cache`` are reused, never recomputed.
+
+    ``on_event(kind, outcome, todo, total)`` hears ``"start"`` once (no outcome), then
+    ``"cell-start"`` when a cell is handed to a worker and ``"cell"`` when it ends."""
     from synthbench.machine import environment
     from synthbench.runner.executors import default_workers
 
@@ -86,6 +89,10 @@ def run_suite(
                 todo, str(store.root), workers=workers, threads=threads, address=address, gpus=gpus
             )
         for outcome in outcomes:
+            if outcome.started:
+                if on_event:
+                    on_event("cell-start", outcome, len(todo), len(plan.cells))
+                continue
             if outcome.error is None:
                 report.computed += 1
                 seconds = (outcome.info or {}).get("wall_seconds", 0.0)

@@ -160,6 +160,15 @@ def test_kill_9_then_resume_gives_identical_results(smoke_run, tmp_path):
     after = _cells_done(cache)
     assert all(after[k] == v for k, v in before.items()), "a finished cell was recomputed"
     assert f"{len(after) - len(before)} cells computed, {len(before)} reused" in result.stdout
+    # without a terminal, the log says when each computed cell starts and when it ends
+    lines = result.stderr.splitlines()
+    started = [line.removeprefix("started: ") for line in lines if line.startswith("started: ")]
+    ended = [
+        line.removeprefix("done: ").rsplit(" (", 1)[0]
+        for line in lines
+        if line.startswith("done: ")
+    ]
+    assert len(started) == len(after) - len(before) and sorted(started) == sorted(ended)
     assert not [p for p in cache.glob("*/.*") if ".tmp-" in p.name], "temporary folders left"
     assert comparable(read_results(tmp_path / "out")) == comparable(first.rows)
 

@@ -32,7 +32,13 @@ def _simulate(cells: list[Cell], slots: int) -> tuple[int, list[str]]:
         return key, {}, None
 
     outcomes = list(schedule(cells, submit, wait_one, slots))
-    assert [o.error for o in outcomes] == [None] * len(cells)
+    ended = [o for o in outcomes if not o.started]
+    assert [o.error for o in ended] == [None] * len(cells)
+    # each cell is reported when it starts (in the order submitted) and, later, when it ends
+    assert [o.cell.key for o in outcomes if o.started] == started
+    for cell in cells:
+        marks = [o.started for o in outcomes if o.cell.key == cell.key]
+        assert marks == [True, False], cell.key
     return clock, started
 
 

@@ -26,9 +26,10 @@ has finished, goes on where it stopped.
 Cells are found by the keys the suite plans, which include a digest of the rounds' code: after
 a commit that changes that code, ``--code`` with the digest the rounds ran under (each cell's
 ``cell.json`` records it) finds them again; the rating and scoring are then the current code's.
-Where the suite's cells are planned otherwise since (another key for round 0), ``--like FOLDER``
-rejudges the very cells an earlier run of this script wrote to FOLDER, labelled as its rows are,
-with the judges given now.
+Where the suite's cells are planned otherwise since (another key for round 0, or cells run
+before rounds were keyed by their metrics' and scoring extractor's code as well), ``--like
+FOLDER`` rejudges the very cells an earlier run of this script wrote to FOLDER, labelled as its
+rows are, with the judges given now.
 """
 
 from __future__ import annotations

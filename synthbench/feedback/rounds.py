@@ -32,7 +32,7 @@ renamed into place, so a killed run resumes at the first round without one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -229,11 +229,14 @@ def round_into(
     real: RealData,
     settings: RoundSettings,
     cache_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[ResultRow]:
-    """:func:`run_round`'s work in an existing folder ``work`` that becomes ``final``."""
+    """:func:`run_round`'s work in an existing folder ``work`` that becomes ``final``; ``log``
+    hears each stage as it begins (a cell's log says where a long round is)."""
     from synthbench.feedback.refine import load_parent, refine
     from synthbench.results import write_rows
 
+    say = log or (lambda message: None)
     if round_index:
         check_method(method)
     batches = [Path(r) / "batch" for r in earlier]
@@ -242,11 +245,13 @@ def round_into(
     if round_index == 0:
         gen, checkpoint = load_parent(base, settings.refine), base
     else:
+        say(f"{method}: learning from the ratings of {len(batches)} earlier batch(es)")
         gen, reward = refine(method, parent, base, batches, work, settings.refine)
         gen.save(work / "checkpoint")
         checkpoint = final / "checkpoint"
     s = settings
     prompts = round_prompts(real, s.n_prompts, s.seed, round_index)
+    say(f"sampling and rating the batch: {len(prompts) * s.per_prompt} images")
     cohort = _rate_batch(gen, checkpoint, prompts, s.seed * 1000 + round_index, work / "batch", s)
     scored = work / "batch"
     if s.eval_prompts:
@@ -256,7 +261,9 @@ def round_into(
             # best-of-n draws the same candidates for these prompts every round (same base,
             # prompts and seed): kept once, re-ranked by each round's reward model
             gen.candidate_cache = Path(cache_dir) / "candidates"
+        say(f"sampling and rating the held-out batch: {len(prompts) * s.per_prompt} images")
         cohort = _rate_batch(gen, checkpoint, prompts, s.seed * 1000 + EVAL_SEED, scored, s)
+    say(f"scoring: {', '.join(s.metrics)}")
     rows = round_rows(cohort, scored, reward, real, round_index, method, settings, cache_dir)
     for row in rows:
         row.protocol = HELD_OUT if s.eval_prompts else ""

@@ -271,6 +271,8 @@ def _refine(payload: dict[str, Any], work: Path, store: Store, key: str) -> dict
         real=load_payload_data(payload["data"]),
         settings=RoundSettings.from_flat(payload["settings"], seed=payload["seed"]),
         cache_dir=store.root / "features",
+        # stdout is the cell's log.txt while it runs
+        log=lambda message: print(f"{time.strftime('%H:%M:%S')} {message}", flush=True),
     )
     top = next(r.value for r in rows if r.metric == "top_rated")
     return {"round": payload["round"], "method": payload["method"], "top_rated": top}

@@ -451,7 +451,8 @@ def make_plan(suite: Suite, *, code: Mapping[str, str] | None = None) -> Plan:
 def _plan_refinement(plan: Plan, real: Any, code_of: Callable[[str], str]) -> None:
     """Refinement chains: round 0 (the base's batch, shared by the methods) and, per method,
     rounds 1.. each reading every earlier round of its chain."""
-    from synthbench.feedback.rounds import HELD_OUT, RoundSettings
+    from synthbench import registry
+    from synthbench.feedback.rounds import DEFAULT_METRICS, HELD_OUT, RoundSettings
 
     # round 0 samples the base and rates it: the methods' own settings do not change it, so
     # blocks that differ only in those share it
@@ -499,6 +500,13 @@ def _plan_refinement(plan: Plan, real: Any, code_of: Callable[[str], str]) -> No
                 ),
                 "seed": seed,
                 "code": code_of("synthbench.feedback.rounds"),
+                # the registry names the scoring extractor's and metrics' modules as strings,
+                # which the rounds' code digest does not follow
+                "extractor_code": code_of(registry.feature_extractors.get("domain").__module__),
+                "metrics_code": {
+                    m: code_of(registry.metrics.get(m).__module__)
+                    for m in sorted(ref.settings.get("metrics", DEFAULT_METRICS))
+                },
             }
             shared = {k: v for k, v in base["settings"].items() if k not in method_only}
             first = {**base, "settings": shared, "round": 0, "method": "base", "earlier": []}

@@ -344,3 +344,11 @@ settings = {{ n_prompts = 8, eval_prompts = 4, steps = 3, reward_epochs = 3, n_c
     # the entry's sampling settings reach every round: raft's and dpo's models keep them
     tuned = [load_generator(c / "checkpoint") for c in cells if (c / "checkpoint").is_dir()]
     assert len(tuned) == 4 and {g.config.guidance_scale for g in tuned} == {2.5}
+    # each cell's log says which stage a round is in, as it begins it
+    for cell in cells:
+        log = (cell / "log.txt").read_text()
+        stages = ["the batch: 16 images", "the held-out batch: 8 images", "scoring: "]
+        if (cell / "checkpoint").is_dir():  # rounds 1 and 2 learn first
+            stages.insert(0, "learning from the ratings of ")
+        at = [log.find(stage) for stage in stages]
+        assert -1 not in at and at == sorted(at), (cell.name, log[-2000:])

@@ -384,3 +384,24 @@ def test_a_plan_under_an_earlier_code_digest_moves_only_those_cells(tmp_path):
     assert len(moved) == len(set(then) - set(now))
     assert {c.payload["code"] for c in then.values() if c.kind == "refine"} == {"0123abcd"}
     assert {k for k, c in now.items() if c.kind != "refine"} <= set(then)
+
+
+def test_a_refinement_cell_is_keyed_by_the_code_of_the_metrics_it_scores_with(tmp_path):
+    """The registry names metric modules as strings, which the rounds' code digest does not
+    follow: a round is keyed by the code of each metric it computes, and of no other."""
+    text = GOOD + REFINE.format(
+        generator="minim", methods='["raft"]', settings='settings = { metrics = ["fd"] }'
+    )
+    (tmp_path / "s.toml").write_text(text)
+    suite = load_suite(tmp_path / "s.toml")
+    now = make_plan(suite).cells
+    refine = {k for k, c in now.items() if c.kind == "refine"}
+    assert {tuple(c.payload["metrics_code"]) for c in now.values() if c.kind == "refine"} == {
+        ("fd",)
+    }
+    fd = make_plan(suite, code={"synthbench.metrics.distribution": "0123abcd"}).cells
+    assert set(now) - set(fd) == refine
+    copies = make_plan(suite, code={"synthbench.metrics.copy_detect": "0123abcd"}).cells
+    assert set(copies) == set(now)  # not asked for: no refine cell moves
+    domain = make_plan(suite, code={"synthbench.metrics.features": "0123abcd"}).cells
+    assert set(now) - set(domain) == refine
